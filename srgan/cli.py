@@ -1,0 +1,143 @@
+"""Command-line plumbing shared by the scripts: common flags and error reporting."""
+
+import argparse
+import sys
+import traceback
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from srgan.checkpoint import CheckpointError
+from srgan.config import Config, ConfigError, load_config
+from srgan.losses import VGGWeightsError
+from srgan.loop import Interrupted, NonFiniteLossError, RunPaths
+from srgan.runtime import Runtime, setup_runtime, shutdown
+
+# Errors a user can fix (their input, their files): one line and exit code 2, no traceback.
+USER_ERRORS = (ConfigError, CheckpointError, VGGWeightsError, FileNotFoundError, ValueError)
+
+
+def training_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--config", default="config.json", help="JSON config file")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="override a config key, e.g. --set pretrain.lr=2e-4 (repeatable; value is JSON)",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default=None,
+        help="device to train on (default: runtime.device from the config)",
+    )
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="folder for this run's logs, with checkpoints in its checkpoints/ subfolder "
+        "(default: logs/<name>/ and checkpoints/<name>/)",
+    )
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="stop this stage after N optimizer steps in total (smoke tests, debugging)",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        help="steps between resumable checkpoints (default: runtime.checkpoint_every)",
+    )
+    parser.add_argument(
+        "--resume",
+        default=None,
+        metavar="auto|PATH",
+        help="continue from a checkpoint: 'auto' takes this run's newest one that loads",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    return load_config(args.config, overrides)
+
+
+def run_paths(config: Config, run_dir: Path | None) -> RunPaths:
+    if run_dir is not None:
+        return RunPaths(log_dir=run_dir, checkpoint_dir=run_dir / "checkpoints")
+    return RunPaths(
+        log_dir=Path("logs") / config.name, checkpoint_dir=Path("checkpoints") / config.name
+    )
+
+
+def describe_runtime(runtime: Runtime) -> str:
+    processes = f", {runtime.world_size} processes" if runtime.distributed else ""
+    layout = "channels_last" if runtime.channels_last else "NCHW"
+    return f"device {runtime.device}, precision {runtime.precision}, {layout}{processes}"
+
+
+def run_main(main: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> None:
+    """Run `main(args)` and turn expected failures into a one-line message and an exit code."""
+    warnings.simplefilter("default")
+    try:
+        code = main(args)
+    except Interrupted as interruption:
+        where = (
+            f"checkpoint {interruption.checkpoint}" if interruption.checkpoint else "no checkpoint"
+        )
+        print(f"\nstopped ({interruption}); saved {where}. Continue with: --resume auto")
+        code = interruption.exit_code
+    except NonFiniteLossError as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {error}; the last finite checkpoint is kept", file=sys.stderr)
+        code = 1
+    except USER_ERRORS as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {error}", file=sys.stderr)
+        code = 2
+    sys.exit(code)
+
+
+def stage_main(stage_fn: Callable, title: str, description: str) -> None:
+    """The whole of scripts/pretrain.py and scripts/train.py: parse flags, run one stage."""
+    args = training_parser(description).parse_args()
+
+    def main(args: argparse.Namespace) -> int:
+        config = config_from_args(args)
+        runtime = setup_runtime(config.runtime, args.device)
+        paths = run_paths(config, args.run_dir)
+        if runtime.is_main:
+            print(f"{title} x{config.model.scale} '{config.name}': {describe_runtime(runtime)}")
+        try:
+            result = stage_fn(
+                config,
+                runtime,
+                paths,
+                resume=args.resume,
+                max_steps=args.max_steps,
+                checkpoint_every=args.checkpoint_every,
+            )
+        finally:
+            shutdown(runtime)
+        if runtime.is_main:
+            print(
+                f"{title} done at step {result['step']}: best validation PSNR-Y "
+                f"{result['best_psnr_y']:.2f} dB; checkpoints in {paths.checkpoint_dir}, "
+                f"logs in {paths.log_dir}"
+            )
+        return 0
+
+    run_main(main, args)

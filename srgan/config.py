@@ -1,0 +1,255 @@
+"""One typed config for a whole run: JSON -> nested frozen dataclasses, validated before any work.
+
+Unknown keys, wrong types and impossible values raise `ConfigError` naming the key
+(e.g. `pretrain.lr`); the scripts turn it into a one-line message and exit code 2.
+"""
+
+import dataclasses
+import json
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+
+class ConfigError(ValueError):
+    """A config value that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    scale: int = 4
+    num_blocks: int = 16
+    num_channels: int = 64
+    discriminator_channels: int = 64
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train_dir: str = "data/DIV2K_train_HR"
+    valid_dir: str = "data/DIV2K_valid_HR"
+    # When true, run_training.sh writes the built-in sample images into train_dir/valid_dir.
+    sample_data: bool = False
+    crop_size: int = 96
+    # Random crops drawn from each training image per epoch (1 = the seed's "epoch" over DIV2K).
+    crops_per_image: int = 1
+    degradation: Literal["bicubic", "gaussian"] = "bicubic"
+    gaussian_sigma: float = 1.5
+    # Validation images are centre-cropped to at most this size (0 = whole image) to bound time.
+    valid_max_size: int = 0
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    epochs: int = 200
+    batch_size: int = 16
+    lr: float = 1e-4
+    # Cosine decay to lr * final_lr_ratio over the run; "constant" is the paper's schedule.
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    final_lr_ratio: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    validate_every: int = 10
+
+
+@dataclass(frozen=True)
+class GanStage:
+    epochs: int
+    lr: float
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    stages: tuple[GanStage, ...] = (GanStage(epochs=50, lr=1e-4), GanStage(epochs=50, lr=1e-5))
+    batch_size: int = 16
+    betas: tuple[float, float] = (0.9, 0.999)
+    # "auto": the best SRResNet checkpoint of this run's pretraining; or a path to a checkpoint.
+    pretrained_generator: str = "auto"
+    content_layer: Literal["vgg22", "vgg54"] = "vgg54"
+    # "imagenet", "random" (smoke tests only), "auto" (imagenet if available, else random) or a path.
+    vgg_weights: str = "imagenet"
+    # The paper rescales VGG feature maps by 1/12.75 to match the MSE loss's scale.
+    content_scale: float = 1 / 12.75
+    content_weight: float = 1.0
+    # The seed's addition: a pixel MSE term that keeps short GAN runs from collapsing.
+    pixel_weight: float = 1.0
+    adversarial_weight: float = 1e-3
+    validate_every: int = 5
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # "auto": bf16 autocast where the device runs it natively, else fp32.
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    channels_last: bool = True
+    compile: bool = False
+    sync_batchnorm: bool = False
+    log_every: int = 50
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    deterministic: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "srgan"
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    gan: GanConfig = field(default_factory=GanConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+
+def _convert(value: Any, annotation: Any, key: str) -> Any:
+    """Check `value` (parsed JSON) against a type annotation and build the typed value."""
+    origin = get_origin(annotation)
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected an object, got {json.dumps(value)}")
+        return _build(annotation, value, key)
+    if origin is Literal:
+        if value not in get_args(annotation):
+            choices = ", ".join(json.dumps(choice) for choice in get_args(annotation))
+            raise ConfigError(f"{key}: must be one of {choices}, got {json.dumps(value)}")
+        return value
+    if origin is tuple:
+        arguments = get_args(annotation)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {json.dumps(value)}")
+        if len(arguments) == 2 and arguments[1] is Ellipsis:
+            return tuple(
+                _convert(item, arguments[0], f"{key}[{i}]") for i, item in enumerate(value)
+            )
+        if len(value) != len(arguments):
+            raise ConfigError(f"{key}: expected {len(arguments)} values, got {len(value)}")
+        return tuple(
+            _convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, arguments))
+        )
+    if origin in (Union, types.UnionType):
+        raise TypeError(f"{key}: union types are not supported in the config")
+    # JSON has no int/bool distinction from Python's point of view (bool is an int): be strict.
+    if annotation is bool and isinstance(value, bool):
+        return value
+    if annotation is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if annotation is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if annotation is str and isinstance(value, str):
+        return value
+    raise ConfigError(f"{key}: expected {annotation.__name__}, got {json.dumps(value)}")
+
+
+def _build(cls: type, values: dict, prefix: str) -> Any:
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in names:
+            raise ConfigError(f"{prefix + '.' if prefix else ''}{key}: unknown key")
+    kwargs = {}
+    for name in names & values.keys():
+        kwargs[name] = _convert(
+            values[name], hints[name], f"{prefix + '.' if prefix else ''}{name}"
+        )
+    try:
+        return cls(**kwargs)
+    except TypeError as error:  # a required field (GanStage) is missing
+        raise ConfigError(f"{prefix}: {error}") from None
+
+
+def _validate(config: Config, check_paths: bool) -> None:
+    def require(condition: bool, key: str, message: str) -> None:
+        if not condition:
+            raise ConfigError(f"{key}: {message}")
+
+    model, data = config.model, config.data
+    require(model.scale in (2, 4, 8), "model.scale", f"must be 2, 4 or 8, got {model.scale}")
+    require(model.num_blocks >= 1, "model.num_blocks", "must be >= 1")
+    require(model.num_channels >= 1, "model.num_channels", "must be >= 1")
+    require(model.discriminator_channels >= 1, "model.discriminator_channels", "must be >= 1")
+    require(data.crop_size > 0, "data.crop_size", "must be positive")
+    require(
+        data.crop_size % model.scale == 0,
+        "data.crop_size",
+        f"{data.crop_size} is not divisible by model.scale {model.scale}",
+    )
+    require(data.crop_size % 16 == 0, "data.crop_size", "must be a multiple of 16 (discriminator)")
+    require(data.crops_per_image >= 1, "data.crops_per_image", "must be >= 1")
+    require(data.gaussian_sigma > 0, "data.gaussian_sigma", "must be positive")
+    require(data.valid_max_size >= 0, "data.valid_max_size", "must be >= 0")
+    for section in ("pretrain", "gan"):
+        stage = getattr(config, section)
+        require(stage.batch_size >= 1, f"{section}.batch_size", "must be >= 1")
+        require(stage.validate_every >= 1, f"{section}.validate_every", "must be >= 1")
+        for i, beta in enumerate(stage.betas):
+            require(0 <= beta < 1, f"{section}.betas[{i}]", f"must be in [0, 1), got {beta}")
+    require(config.pretrain.epochs >= 0, "pretrain.epochs", "must be >= 0")
+    require(config.pretrain.lr > 0, "pretrain.lr", f"must be positive, got {config.pretrain.lr}")
+    require(0 < config.pretrain.final_lr_ratio <= 1, "pretrain.final_lr_ratio", "must be in (0, 1]")
+    require(len(config.gan.stages) >= 1, "gan.stages", "needs at least one stage")
+    for i, stage in enumerate(config.gan.stages):
+        require(stage.epochs >= 0, f"gan.stages[{i}].epochs", "must be >= 0")
+        require(stage.lr > 0, f"gan.stages[{i}].lr", f"must be positive, got {stage.lr}")
+    for name in ("content_scale", "content_weight", "pixel_weight", "adversarial_weight"):
+        require(getattr(config.gan, name) >= 0, f"gan.{name}", "must be >= 0")
+    runtime = config.runtime
+    require(runtime.log_every >= 1, "runtime.log_every", "must be >= 1")
+    require(runtime.checkpoint_every >= 1, "runtime.checkpoint_every", "must be >= 1")
+    require(runtime.keep_checkpoints >= 1, "runtime.keep_checkpoints", "must be >= 1")
+    require(bool(config.name) and "/" not in config.name, "name", "must be a non-empty file name")
+    if check_paths and not data.sample_data:
+        for key in ("train_dir", "valid_dir"):
+            folder = Path(getattr(data, key))
+            require(folder.is_dir(), f"data.{key}", f"folder {folder} does not exist")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`pretrain.lr=2e-4` -> (["pretrain", "lr"], 2e-4); the value is JSON, or a bare string."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text}: expected key.path=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def load_config(
+    path: str | Path | None, overrides: list[str] = (), check_paths: bool = True
+) -> Config:
+    """Read a JSON config (or the defaults when `path` is None), apply `--set` overrides, validate."""
+    values: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            values = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ConfigError(
+                f"{path}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+            ) from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: the top level must be a JSON object")
+    for override in overrides:
+        keys, value = parse_override(override)
+        target = values
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"--set {override}: {key} is not a section")
+        target[keys[-1]] = value
+    config = _build(Config, values, "")
+    _validate(config, check_paths)
+    return config
+
+
+def config_to_dict(config: Config) -> dict:
+    """Plain JSON-able dict (tuples become lists), as saved with every run and checkpoint."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def save_config(config: Config, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config_to_dict(config), indent=2) + "\n")

@@ -1,0 +1,68 @@
+"""SRResNet generator of SRGAN (Ledig et al., arXiv 1609.04802, Section 2.2 and Figure 4)."""
+
+import math
+
+import torch
+from torch import nn
+
+
+class ResidualBlock(nn.Module):
+    """conv3x3 - BN - PReLU - conv3x3 - BN, plus the identity skip (paper Figure 4, top)."""
+
+    def __init__(self, num_channels: int = 64) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(num_channels, num_channels, kernel_size=3, padding=1),
+            nn.BatchNorm2d(num_channels),
+            nn.PReLU(),
+            nn.Conv2d(num_channels, num_channels, kernel_size=3, padding=1),
+            nn.BatchNorm2d(num_channels),
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features + self.body(features)
+
+
+class UpsampleBlock(nn.Module):
+    """Sub-pixel convolution (Shi et al. 2016): conv to 4x channels, PixelShuffle x2, PReLU."""
+
+    def __init__(self, num_channels: int = 64) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(num_channels, num_channels * 4, kernel_size=3, padding=1)
+        self.shuffle = nn.PixelShuffle(2)
+        self.activation = nn.PReLU()
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.shuffle(self.conv(features)))
+
+
+class Generator(nn.Module):
+    """SRResNet: maps an LR image in [0, 1] to an SR image in [-1, 1] (paper Section 3.2).
+
+    Scale 2, 4 or 8 use one x2 sub-pixel block per factor of two; the paper's x4 model with
+    16 residual blocks of 64 channels has 1,549,462 parameters.
+    """
+
+    def __init__(self, *, scale: int = 4, num_blocks: int = 16, num_channels: int = 64) -> None:
+        super().__init__()
+        num_upsample_blocks = int(math.log2(scale))
+        if scale < 2 or 2**num_upsample_blocks != scale:
+            raise ValueError(f"scale must be a power of two >= 2, got {scale}")
+        self.scale = scale
+        self.head = nn.Sequential(nn.Conv2d(3, num_channels, kernel_size=9, padding=4), nn.PReLU())
+        self.blocks = nn.Sequential(*[ResidualBlock(num_channels) for _ in range(num_blocks)])
+        self.trunk_end = nn.Sequential(
+            nn.Conv2d(num_channels, num_channels, kernel_size=3, padding=1),
+            nn.BatchNorm2d(num_channels),
+        )
+        self.upsample = nn.Sequential(
+            *[UpsampleBlock(num_channels) for _ in range(num_upsample_blocks)]
+        )
+        self.tail = nn.Conv2d(num_channels, 3, kernel_size=9, padding=4)
+
+    def forward(self, lr_image: torch.Tensor) -> torch.Tensor:
+        # lr_image: (N, 3, H, W) in [0, 1] -> (N, 3, H * scale, W * scale) in [-1, 1]
+        head = self.head(lr_image)
+        # Long skip from the first PReLU over all residual blocks (Figure 4).
+        features = head + self.trunk_end(self.blocks(head))
+        return torch.tanh(self.tail(self.upsample(features)))
