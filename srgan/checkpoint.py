@@ -1,15 +1,21 @@
-"""Checkpoints: one dict with the step inside, written atomically, loaded without executing code.
+"""Checkpoints: one dict with the step inside, written atomically, verified and loaded safely.
 
 A checkpoint holds plain tensors, numbers, strings, lists and dicts only, so it loads with
 `torch.load(weights_only=True)`: a file carrying a pickled object is refused, not executed.
+torch.save writes a zip archive with a CRC-32 per record; `load_checkpoint` checks them all,
+because torch.load itself reads a flipped bit in a tensor without complaint.
 """
 
+import json
 import os
 import pickle
 import tempfile
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import torch
+from torch import nn
 
 FORMAT = "srgan-checkpoint"
 VERSION = 1
@@ -49,41 +55,164 @@ def save_checkpoint(state: dict, path: Path) -> None:
         os.close(directory)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Load and check a checkpoint of ours; raises CheckpointError with the file named."""
+def load_state_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """torch.load without executing code, for checkpoints and user-supplied weight files alike.
+
+    Raises CheckpointError naming the file when it is missing, unreadable, or carries pickled
+    Python objects (which `weights_only=False` would run while loading).
+    """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(f"{path} does not exist")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         raise CheckpointError(
             f"refused to load {path}: it holds Python objects other than tensors and plain "
             f"containers, which could run code when unpickled ({str(error).splitlines()[0]})"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise CheckpointError(f"{path} is truncated or not a checkpoint ({error})") from None
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(f"{path} is truncated or not a PyTorch file ({reason})") from None
+
+
+def _verify_archive(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad_record = archive.testzip()
+    except Exception as error:  # a damaged archive raises many types (BadZipFile, UnicodeError...)
+        raise CheckpointError(
+            f"{path} is truncated or corrupt: not a complete torch.save archive ({error})"
+        ) from None
+    if bad_record is not None:
+        raise CheckpointError(f"{path} is corrupt: record {bad_record} fails its CRC check")
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Load and check a checkpoint of ours; raises CheckpointError with the file named."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    _verify_archive(path)
+    state = load_state_file(path, map_location)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an srgan checkpoint (no '{FORMAT}' marker)")
     return state
 
 
-def step_checkpoints(folder: Path, prefix: str) -> list[Path]:
-    """Periodic checkpoints `<prefix>_step*.pt` in `folder`, newest (by modification time) first."""
-    paths = Path(folder).glob(f"{prefix}_step*.pt")
-    return sorted(paths, key=lambda p: p.stat().st_mtime_ns, reverse=True)
+def resumable_checkpoints(folder: Path, prefix: str) -> list[Path]:
+    """`<prefix>_step*.pt` and `<prefix>_final.pt` in `folder`, newest first.
+
+    Newest by modification time, not by step: after a restart from scratch, or a resume from
+    an older checkpoint, the files of the current run are the newest whatever their steps.
+    The step in the name only breaks ties on file systems with coarse timestamps.
+    """
+    step_pattern = f"{prefix}_step{'[0-9]' * 8}.pt"  # exactly checkpoint_name's tags
+    paths = [*Path(folder).glob(step_pattern), *Path(folder).glob(f"{prefix}_final.pt")]
+
+    def age(path: Path) -> tuple[int, bool, str]:
+        return path.stat().st_mtime_ns, path.stem.endswith("_final"), path.name
+
+    return sorted(paths, key=age, reverse=True)
 
 
 def find_resume_checkpoint(folder: Path, prefix: str) -> tuple[Path, dict] | None:
-    """The newest periodic checkpoint that loads; corrupt newer ones are reported and skipped."""
-    for path in step_checkpoints(folder, prefix):
+    """The newest resumable checkpoint that loads, or None when there is none at all.
+
+    Unusable newer ones (e.g. truncated by a full disk) are reported and skipped; when every
+    one is unusable this raises, rather than silently training from scratch over them.
+    """
+    candidates = resumable_checkpoints(folder, prefix)
+    for path in candidates:
         try:
             return path, load_checkpoint(path)
         except CheckpointError as error:
             print(f"warning: skipping unusable checkpoint: {error}", flush=True)
+    if candidates:
+        raise CheckpointError(
+            f"none of the {len(candidates)} checkpoints {prefix}_*.pt in {folder} loads; "
+            f"move them away to start over, or pass --resume PATH"
+        )
+    return None
+
+
+def load_resume_checkpoint(resume: str, folder: Path, prefix: str) -> tuple[Path, dict] | None:
+    """--resume: "auto" (this run's newest usable checkpoint, if any) or a checkpoint path."""
+    if resume == "auto":
+        return find_resume_checkpoint(folder, prefix)
+    return Path(resume), load_checkpoint(resume)
+
+
+def describe_model(model: dict) -> str:
+    return f"x{model['scale']}, {model['num_blocks']} blocks, {model['num_channels']} channels"
+
+
+def check_resumable(state: dict, path: Path, kind: str, model: dict, modules: list[str]) -> None:
+    """Refuse, saying why, a checkpoint that cannot continue this run's training."""
+    if state.get("kind") != kind:
+        raise CheckpointError(
+            f"{path} is a {state.get('kind')} checkpoint, but this run trains {kind}"
+        )
+    if state.get("model") != model:
+        raise CheckpointError(
+            f"{path} holds a generator with {describe_model(state['model'])}, but the config "
+            f"asks for {describe_model(model)}"
+        )
+    missing = [name for name in (*modules, "optimizers", "scalers") if name not in state]
+    if missing:
+        raise CheckpointError(
+            f"{path} has no {', '.join(missing)} state to resume from (a _best checkpoint holds "
+            f"the generator only): pass a _step or _final checkpoint"
+        )
+
+
+def restore_training_state(
+    state: dict,
+    path: Path,
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    scalers: dict[str, torch.amp.GradScaler],
+) -> None:
+    """Load a checkpoint's weights, optimizer and loss-scaler states into the live objects."""
+    try:
+        for name, module in modules.items():
+            module.load_state_dict(state[name])
+        for name, optimizer in optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        for name, scaler in scalers.items():
+            scaler.load_state_dict(state["scalers"][name])
+    except (KeyError, RuntimeError, ValueError) as error:  # e.g. another crop size or width
+        reason = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"{path} does not fit this run's networks ({reason})") from None
+
+
+def config_changes(saved: dict, current: dict, prefix: str = "") -> list[str]:
+    """'key: old -> new' for each value of `current` config that differs from a checkpoint's."""
+    changes = []
+    for key in sorted(saved.keys() | current.keys()):
+        old, new = saved.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changes += config_changes(old, new, f"{prefix}{key}.")
+        elif old != new:
+            changes.append(f"{prefix}{key}: {json.dumps(old)} -> {json.dumps(new)}")
+    return changes
+
+
+def non_finite_weight(modules: dict[str, nn.Module]) -> str | None:
+    """'<module> weight <name>' of the first NaN/inf floating-point tensor, or None."""
+    for module_name, module in modules.items():
+        for name, tensor in module.state_dict().items():
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                return f"{module_name} weight {name}"
     return None
 
 
 def prune_checkpoints(folder: Path, prefix: str, keep: int) -> None:
-    for path in step_checkpoints(folder, prefix)[keep:]:
+    """Keep the `keep` newest periodic checkpoints; drop temp files left by a killed save."""
+    folder = Path(folder)
+    periodic = [p for p in resumable_checkpoints(folder, prefix) if not p.stem.endswith("_final")]
+    for path in periodic[keep:]:
         path.unlink(missing_ok=True)
+    # Called right after a save completed, so no temp file of this run is still being written.
+    for temp in folder.glob(f".{prefix}_*.tmp"):
+        temp.unlink(missing_ok=True)

@@ -1,6 +1,7 @@
 """Command-line plumbing shared by the scripts: common flags and error reporting."""
 
 import argparse
+import shlex
 import sys
 import traceback
 import warnings
@@ -9,8 +10,8 @@ from pathlib import Path
 
 from srgan.checkpoint import CheckpointError
 from srgan.config import Config, ConfigError, load_config
-from srgan.losses import VGGWeightsError
 from srgan.loop import Interrupted, NonFiniteLossError, RunPaths
+from srgan.losses import VGGWeightsError
 from srgan.runtime import Runtime, setup_runtime, shutdown
 
 # Errors a user can fix (their input, their files): one line and exit code 2, no traceback.
@@ -87,21 +88,49 @@ def describe_runtime(runtime: Runtime) -> str:
     return f"device {runtime.device}, precision {runtime.precision}, {layout}{processes}"
 
 
+def resume_command(argv: list[str]) -> str:
+    """The command line `argv` (script first) with `--resume auto` in place of any --resume."""
+    kept, skip_next = [], False
+    for arg in argv[1:]:
+        if skip_next or arg.startswith("--resume="):
+            skip_next = False
+            continue
+        if arg == "--resume":
+            skip_next = True
+            continue
+        kept.append(arg)
+    return shlex.join(["python", argv[0], *kept, "--resume", "auto"])
+
+
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str = ""
+) -> str:
+    return f"warning: {message}\n"
+
+
 def run_main(main: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> None:
     """Run `main(args)` and turn expected failures into a one-line message and an exit code."""
     warnings.simplefilter("default")
+    warnings.formatwarning = _one_line_warning  # users need the message, not our source line
     try:
         code = main(args)
     except Interrupted as interruption:
-        where = (
-            f"checkpoint {interruption.checkpoint}" if interruption.checkpoint else "no checkpoint"
-        )
-        print(f"\nstopped ({interruption}); saved {where}. Continue with: --resume auto")
+        if interruption.checkpoint is None:
+            print(f"\n{interruption}; no checkpoint to resume from yet", file=sys.stderr)
+        else:
+            print(
+                f"\n{interruption}; checkpoint {interruption.checkpoint}\n"
+                f"resume with: {resume_command(sys.argv)}",
+                file=sys.stderr,
+            )
         code = interruption.exit_code
+    except KeyboardInterrupt:  # Ctrl-C outside the training loop, which handles its own
+        print("\ninterrupted", file=sys.stderr)
+        code = 130
     except NonFiniteLossError as error:
         if args.debug:
             traceback.print_exc()
-        print(f"error: {error}; the last finite checkpoint is kept", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
         code = 1
     except USER_ERRORS as error:
         if args.debug:

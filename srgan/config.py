@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
+from srgan.download import missing_data_hint
+
 
 class ConfigError(ValueError):
     """A config value that cannot be used; the message names the key."""
@@ -65,7 +67,8 @@ class GanConfig:
     # "auto": the best SRResNet checkpoint of this run's pretraining; or a path to a checkpoint.
     pretrained_generator: str = "auto"
     content_layer: Literal["vgg22", "vgg54"] = "vgg54"
-    # "imagenet", "random" (smoke tests only), "auto" (imagenet if available, else random) or a path.
+    # "imagenet", "random" (smoke tests only), "auto" (imagenet if available, else random),
+    # or a path to a VGG19 state dict.
     vgg_weights: str = "imagenet"
     # The paper rescales VGG feature maps by 1/12.75 to match the MSE loss's scale.
     content_scale: float = 1 / 12.75
@@ -124,7 +127,8 @@ def _convert(value: Any, annotation: Any, key: str) -> Any:
         if len(value) != len(arguments):
             raise ConfigError(f"{key}: expected {len(arguments)} values, got {len(value)}")
         return tuple(
-            _convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, arguments))
+            _convert(v, a, f"{key}[{i}]")
+            for i, (v, a) in enumerate(zip(value, arguments, strict=True))
         )
     if origin in (Union, types.UnionType):
         raise TypeError(f"{key}: union types are not supported in the config")
@@ -200,7 +204,8 @@ def _validate(config: Config, check_paths: bool) -> None:
     if check_paths and not data.sample_data:
         for key in ("train_dir", "valid_dir"):
             folder = Path(getattr(data, key))
-            require(folder.is_dir(), f"data.{key}", f"folder {folder} does not exist")
+            hint = missing_data_hint(folder)
+            require(folder.is_dir(), f"data.{key}", f"folder {folder} does not exist. {hint}")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -218,7 +223,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 def load_config(
     path: str | Path | None, overrides: list[str] = (), check_paths: bool = True
 ) -> Config:
-    """Read a JSON config (or the defaults when `path` is None), apply `--set` overrides, validate."""
+    """Read a JSON config (defaults when `path` is None), apply `--set` overrides, validate."""
     values: dict = {}
     if path is not None:
         path = Path(path)

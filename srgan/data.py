@@ -10,10 +10,14 @@ Every random choice of a step (which images, where to crop, which flip) comes fr
 seeded with (seed, stage, epoch, step). A step's batch is therefore a pure function of its
 position in the schedule: resuming at step N reproduces the uninterrupted run's batches, and
 N GPUs with the global batch split between them see exactly the samples one GPU would.
+
+Bad files never stop a run: at start-up every file of the folder is checked once (header and
+size only), then decoded; non-images, unreadable, truncated and too-small images are skipped
+with one warning that lists them, and any other mode (gray, palette, CMYK, RGBA, 16-bit) is
+converted to 8-bit RGB. Only a missing folder, or one with no usable image, is an error.
 """
 
 import queue
-import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -23,25 +27,39 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+from srgan.download import missing_data_hint
+from srgan.metrics import SSIM_WINDOW
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 def find_images(folder: str | Path) -> list[Path]:
     """Image files directly inside `folder`, sorted by name."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {folder} does not exist")
+        raise FileNotFoundError(missing_data_hint(folder))
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def other_files(folder: str | Path) -> list[Path]:
+    """Files of `folder` that `find_images` leaves out, except hidden ones (e.g. `.complete`)."""
+    return sorted(
+        p
+        for p in Path(folder).iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in IMAGE_SUFFIXES
+    )
 
 
 def to_rgb_uint8(image: Image.Image) -> np.ndarray:
     """Any PIL image (gray, palette, CMYK, RGBA, 16-bit) -> HxWx3 uint8 RGB."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit gray: keep the top 8 bits rather than letting PIL clip values above 255.
+    if image.mode.startswith("I"):
+        # 16-bit gray ("I;16*"; "I" holds 32-bit ints, which we read as 16-bit): keep the top
+        # 8 bits, where PIL's convert() would clip every value above 255 to white.
         values = np.asarray(image, dtype=np.uint32)
-        values = (values >> 8) if values.max() > 255 else values
+        if image.mode != "I" or values.max() > 255:
+            values = np.minimum(values >> 8, 255)
         return np.repeat(values.astype(np.uint8)[:, :, None], 3, axis=2)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         # Composite on white so transparent regions do not turn into arbitrary colours.
@@ -64,7 +82,7 @@ def check_images(paths: list[Path], min_size: int) -> tuple[list[Path], list[str
         try:
             with Image.open(path) as image:
                 width, height = image.size
-        except (UnidentifiedImageError, OSError) as error:
+        except Exception as error:  # PIL raises many types for a bad file (also DecompressionBomb)
             skipped.append(f"{path.name}: not a readable image ({type(error).__name__})")
             continue
         if min(width, height) < min_size:
@@ -74,27 +92,32 @@ def check_images(paths: list[Path], min_size: int) -> tuple[list[Path], list[str
     return usable, skipped
 
 
+def _warn_skipped(folder: str | Path, skipped: list[str]) -> None:
+    if skipped:
+        warnings.warn(
+            f"{folder}: skipped {len(skipped)} file(s): " + "; ".join(sorted(skipped)),
+            stacklevel=3,
+        )
+
+
 def load_images(folder: str | Path, min_size: int, num_threads: int = 4) -> list[np.ndarray]:
     """Decode every usable image of `folder` once; warns once about the files it skips."""
     paths, skipped = check_images(find_images(folder), min_size)
+    skipped += [f"{path.name}: not an image file" for path in other_files(folder)]
 
     def decode(path: Path) -> np.ndarray | None:
         try:
             return read_image(path)
-        except (OSError, ValueError, SyntaxError) as error:
+        except Exception as error:  # a truncated or corrupt file: PIL raises many types
             skipped.append(f"{path.name}: failed to decode ({error})")
             return None
 
     # PIL releases the GIL while decoding, so threads overlap the decodes.
     with ThreadPoolExecutor(num_threads) as pool:
         images = [image for image in pool.map(decode, paths) if image is not None]
-    if skipped:
-        warnings.warn(
-            f"{folder}: skipped {len(skipped)} file(s): " + "; ".join(sorted(skipped)),
-            stacklevel=2,
-        )
+    _warn_skipped(folder, skipped)
     if not images:
-        raise ValueError(f"no usable images (at least {min_size} px) in {folder}")
+        raise ValueError(f"no usable training images (at least {min_size} px) in {folder}")
     return images
 
 
@@ -138,11 +161,15 @@ class TrainCrops:
         return CropPlan(image_index, top, left, transform)
 
     def crops(self, plan: CropPlan, rows: slice = slice(None)) -> torch.Tensor:
-        """Cut the planned crops (optionally only some rows, e.g. one rank's share): (B, 3, c, c) uint8."""
+        """The planned crops as (B, 3, c, c) uint8; `rows` picks some (e.g. one rank's share)."""
         size = self.crop_size
         crops = []
         for index, top, left, transform in zip(
-            plan.image_index[rows], plan.top[rows], plan.left[rows], plan.transform[rows]
+            plan.image_index[rows],
+            plan.top[rows],
+            plan.left[rows],
+            plan.transform[rows],
+            strict=True,
         ):
             crop = self.images[index][:, top : top + size, left : left + size]
             if transform & 1:
@@ -166,7 +193,7 @@ def batch_stream(
     pin_memory: bool,
     prefetch: int = 4,
 ) -> Iterator[torch.Tensor]:
-    """Yield uint8 HR batches for (epoch, step_in_epoch, _) positions, prepared in a background thread.
+    """Yield uint8 HR batches for (epoch, step_in_epoch, _) positions, made in a background thread.
 
     The thread keeps `prefetch` batches ready so the accelerator never waits on cropping.
     """
@@ -214,16 +241,25 @@ def center_crop(image: np.ndarray, max_size: int) -> np.ndarray:
 def load_validation_images(
     folder: str | Path, scale: int, max_size: int = 0
 ) -> list[tuple[str, np.ndarray]]:
-    """(name, HR uint8 HxWx3) pairs, centre-cropped to `max_size` and cropped to a multiple of scale."""
-    pairs = []
+    """(name, HR uint8 HxWx3) pairs, centre-cropped to `max_size` and to a multiple of scale.
+
+    Images too small to measure (SSIM's 11 px window after shaving `scale` px per border) are
+    skipped with the unreadable ones, in one warning.
+    """
+    min_size = 2 * scale + SSIM_WINDOW
+    pairs, skipped = [], [f"{path.name}: not an image file" for path in other_files(folder)]
     for path in find_images(folder):
         try:
             image = center_crop(read_image(path), max_size)
-        except (OSError, ValueError, SyntaxError) as error:
-            print(f"warning: skipping validation image {path}: {error}", file=sys.stderr)
+        except Exception as error:  # PIL raises many types for a bad file
+            skipped.append(f"{path.name}: failed to decode ({error})")
             continue
         height, width = image.shape[0] // scale * scale, image.shape[1] // scale * scale
+        if min(height, width) < min_size:
+            skipped.append(f"{path.name}: {width}x{height} is smaller than {min_size} px")
+            continue
         pairs.append((path.stem, image[:height, :width]))
+    _warn_skipped(folder, skipped)
     if not pairs:
-        raise ValueError(f"no usable validation images in {folder}")
+        raise ValueError(f"no usable validation images (at least {min_size} px) in {folder}")
     return pairs

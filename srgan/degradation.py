@@ -45,7 +45,7 @@ def gaussian_downsample(hr_image: torch.Tensor, scale: int, sigma: float) -> tor
 def degrade(
     hr_image: torch.Tensor, scale: int, kind: str = "bicubic", gaussian_sigma: float = 1.5
 ) -> torch.Tensor:
-    """(..., C, H, W) float HR in [0, 1] -> (..., C, H / scale, W / scale) LR in [0, 1], 8-bit levels."""
+    """(..., C, H, W) HR in [0, 1] -> (..., C, H / scale, W / scale) LR in [0, 1], 8-bit levels."""
     if kind == "bicubic":
         lr_image = imresize_torch(hr_image, 1 / scale)
     elif kind == "gaussian":

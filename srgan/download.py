@@ -34,7 +34,6 @@ from tqdm import tqdm
 SOCKET_TIMEOUT_SECONDS = 30
 CHUNK_BYTES = 1 << 20
 MARKER_NAME = ".complete"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
 
 @dataclass(frozen=True)
@@ -128,6 +127,8 @@ _SOURCES = [
         image_count=100,
     ),
 ]
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+
 DATASETS: dict[str, DatasetSource] = {source.name: source for source in _SOURCES}
 
 

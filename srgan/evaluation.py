@@ -5,22 +5,22 @@ given LR file), upscale it with the method, and measure PSNR/SSIM on Y (and RGB)
 pixels shaved from each border. Also draws SRGAN-paper-style side-by-side comparison crops.
 """
 
-import math
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFont
-from scipy.ndimage import correlate1d
 from tqdm import tqdm
 
+from srgan.data import IMAGE_SUFFIXES, find_images
+from srgan.degradation import gaussian_downsample
 from srgan.imresize import imresize, modcrop
-from srgan.metrics import gaussian_kernel, gray_from_rgb, image_metrics
+from srgan.metrics import gray_from_rgb, image_metrics
 
 UpscaleFn = Callable[[np.ndarray], np.ndarray]  # uint8 LR HxWx3 -> uint8 SR (H*s)x(W*s)x3
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 METRIC_NAMES = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
 PANEL_GAP = 8  # white pixels between comparison panels and around captions
 CAPTION_FONT_SIZE = 16
@@ -28,16 +28,9 @@ CAPTION_FONT_SIZE = 16
 
 def list_images(folder: Path) -> list[Path]:
     """Sorted image files directly inside `folder`; errors name the folder if missing or empty."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder not found: {folder}")
-    paths = sorted(
-        path
-        for path in folder.iterdir()
-        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    paths = find_images(folder)
     if not paths:
-        raise ValueError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {folder}")
+        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {folder}")
     return paths
 
 
@@ -76,23 +69,19 @@ def degrade(
 
     "bicubic": MATLAB `imresize(hr, 1/scale)` with antialiasing and uint8 rounding, which is how
     the benchmark LR files were made.
-    "gaussian": blur with a Gaussian of std `gaussian_sigma` (radius ceil(3 sigma), borders
-    mirrored without repeating the edge pixel: c b | a b c), then keep pixels scale//2,
-    scale//2 + scale, ... in each direction, i.e. the pixel at or just after the centre of each
-    scale x scale block; rounded to uint8.
+    "gaussian": `srgan.degradation.gaussian_downsample` (blur, then every scale-th pixel),
+    rounded to uint8.
     """
     if hr_image.shape[0] % scale or hr_image.shape[1] % scale:
         raise ValueError(f"HR size {hr_image.shape[:2]} is not a multiple of scale {scale}")
     if degradation == "bicubic":
         return imresize(hr_image, 1 / scale)
     if degradation == "gaussian":
-        kernel = gaussian_kernel(gaussian_sigma, math.ceil(3 * gaussian_sigma))
-        blurred = hr_image.astype(np.float64)
-        for axis in (0, 1):
-            blurred = correlate1d(blurred, kernel, axis=axis, mode="mirror")
-        offset = scale // 2
-        lr_image = blurred[offset::scale, offset::scale]
-        return np.floor(np.clip(lr_image, 0, 255) + 0.5).astype(np.uint8)
+        # The training degradation itself, so evaluation sees exactly what training saw.
+        planes = torch.from_numpy(np.atleast_3d(hr_image).transpose(2, 0, 1) / 255.0)
+        lr_image = gaussian_downsample(planes, scale, gaussian_sigma).numpy().transpose(1, 2, 0)
+        lr_image = np.floor(np.clip(lr_image * 255, 0, 255) + 0.5).astype(np.uint8)
+        return lr_image if hr_image.ndim == 3 else lr_image[:, :, 0]
     raise ValueError(f"unknown degradation {degradation!r}, expected 'bicubic' or 'gaussian'")
 
 

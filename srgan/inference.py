@@ -1,9 +1,33 @@
-"""Using a trained generator: load it from a checkpoint and upscale images in bounded memory."""
+"""Using a trained generator: load it (checkpoint or safetensors export) and upscale in tiles.
+
+Tiling keeps peak memory bounded by the tile size, not the image size. Every tile is run with
+as much LR context on each side as one output pixel can see (`receptive_radius`), so a tiled
+result equals the untiled one up to float rounding: no seams, whatever the weights.
+"""
+
+import itertools
+import math
+import warnings
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
+from tqdm import tqdm
 
 from srgan.checkpoint import CheckpointError, load_checkpoint
 from srgan.generator import Generator
+
+# LR pixels per tile side. With the receptive-field overlap (40 px for 16 blocks) one fp32 tile
+# of the x4 paper model peaks at about 1.2 GB on CPU, dominated by the 256-channel sub-pixel
+# convolution at 2x size; raise it on a large GPU for speed (less overlap recomputed).
+DEFAULT_TILE = 192
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+SAFETENSORS_FORMAT = "srgan-generator"  # metadata["format"] of our safetensors exports
+
+# write(hr_rows, hr_cols, sr_tile): receives each finished SR tile, float32 (N, 3, h, w) in [0, 1].
+TileWriter = Callable[[slice, slice, torch.Tensor], None]
 
 
 def generator_from_checkpoint(checkpoint: dict, source: str = "checkpoint") -> Generator:
@@ -19,40 +43,154 @@ def generator_from_checkpoint(checkpoint: dict, source: str = "checkpoint") -> G
     return generator.eval()
 
 
-def load_generator(path: str, device: str | torch.device = "cpu") -> Generator:
-    """The generator of any checkpoint of ours (SRResNet pretraining or SRGAN), in eval mode."""
-    return generator_from_checkpoint(load_checkpoint(path), str(path)).to(device)
+def read_safetensors(path: Path) -> dict:
+    """A weights-only export as {"model": hyper-parameters, "generator": state dict}.
+
+    The hyper-parameters come from the file's metadata (written by srgan.export), so the
+    model can be rebuilt without any pickled Python object.
+    """
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as file:
+            metadata = file.metadata() or {}
+        state_dict = load_file(path)
+    except (SafetensorError, OSError) as error:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({error})") from None
+    if metadata.get("format") != SAFETENSORS_FORMAT:
+        raise CheckpointError(
+            f"{path} is not an srgan generator export (no '{SAFETENSORS_FORMAT}' metadata); "
+            "make one with scripts/export.py --format safetensors"
+        )
+    try:
+        model = {key: int(metadata[key]) for key in ("scale", "num_blocks", "num_channels")}
+    except (KeyError, ValueError) as error:
+        raise CheckpointError(f"{path} has incomplete model metadata ({error})") from None
+    return {"model": model, "generator": state_dict}
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
+    """The generator of a checkpoint of ours (SRResNet or SRGAN, .pt) or of a .safetensors
+    export, in eval mode on `device`. Neither format runs code while loading."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    checkpoint = read_safetensors(path) if path.suffix == ".safetensors" else load_checkpoint(path)
+    return generator_from_checkpoint(checkpoint, str(path)).to(device)
+
+
+def receptive_radius(generator: Generator) -> int:
+    """LR pixels of context on each side that one output pixel depends on (paper Figure 4).
+
+    The 9x9 head conv sees 4 pixels; each residual block's two 3x3 convs add 2; the trunk's
+    closing 3x3 conv adds 1. The k-th x2 sub-pixel block's 3x3 conv runs at 2^k times the LR
+    size, adding 1 / 2^k LR pixels, and the 9x9 tail at the output size adds 4 / scale; pixel
+    shuffle maps positions to whole pixels, so that part is rounded up. 40 for the x4 model
+    with 16 blocks (tests check this against autograd).
+    """
+    num_upsample_blocks = int(math.log2(generator.scale))
+    upsample_reach = sum(0.5**k for k in range(num_upsample_blocks)) + 4 / generator.scale
+    return 4 + 2 * len(generator.blocks) + 1 + math.ceil(upsample_reach)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The compute dtype for `precision` on `device`; ValueError where it is not supported."""
+    if precision not in PRECISIONS:
+        choices = ", ".join(PRECISIONS)
+        raise ValueError(f"unknown precision {precision!r}, expected one of {choices}")
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("fp16 needs a CUDA device; on CPU use bf16 or fp32")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError("this GPU does not support bf16; use fp16 or fp32")
+    return PRECISIONS[precision]
+
+
+def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Split [0, length) into near-equal parts of at most `tile` (one part when tile <= 0).
+
+    Returns (start, end, context_start, context_end) per part. Equal parts avoid a thin last
+    tile that would cost a full overlap of context for a few pixels.
+    """
+    count = math.ceil(length / tile) if tile > 0 else 1
+    bounds = [round(index * length / count) for index in range(count + 1)]
+    return [
+        (start, end, max(start - overlap, 0), min(end + overlap, length))
+        for start, end in itertools.pairwise(bounds)
+    ]
+
+
+def _run_generator(generator: Generator, lr_patch: torch.Tensor, dtype: torch.dtype):
+    with torch.autocast(lr_patch.device.type, dtype=dtype, enabled=dtype != torch.float32):
+        return (generator(lr_patch).float() + 1) / 2
 
 
 @torch.no_grad()
-def upscale_tensor(
-    generator: Generator, lr_image: torch.Tensor, tile: int = 0, tile_overlap: int = 16
-) -> torch.Tensor:
-    """(N, 3, H, W) LR in [0, 1] -> (N, 3, sH, sW) SR in [0, 1], in tiles when `tile` > 0.
+def upscale_into(
+    generator: Generator,
+    lr_image: torch.Tensor,
+    write: TileWriter,
+    *,
+    tile: int = DEFAULT_TILE,
+    tile_overlap: int | None = None,
+    precision: str = "fp32",
+    progress: bool = False,
+) -> None:
+    """Upscale (N, 3, H, W) LR in [0, 1] tile by tile, handing each SR tile to `write`.
 
-    Each tile of `tile` LR pixels is run with `tile_overlap` extra pixels of context on every
-    side, and only its centre is kept, so seams match the untiled result closely while peak
-    memory depends on the tile size alone.
+    `tile` LR pixels per side (0: whole image at once); `tile_overlap` LR pixels of context per
+    side (default: `receptive_radius`, which makes tiling exact). In fp16/bf16 a tile whose
+    output is not finite (fp16 overflow) is redone in fp32 with a warning, so NaN never reaches
+    the output (cast to uint8, NaN becomes black).
     """
+    dtype = autocast_dtype(precision, lr_image.device)
     scale = generator.scale
+    overlap = receptive_radius(generator) if tile_overlap is None else tile_overlap
     height, width = lr_image.shape[-2:]
-    if tile <= 0 or (height <= tile and width <= tile):
-        return (generator(lr_image).float() + 1) / 2
+    windows = list(itertools.product(_spans(height, tile, overlap), _spans(width, tile, overlap)))
+    redone = 0
+    for rows, cols in tqdm(
+        windows, desc="tiles", unit="tile", leave=False, disable=not progress or len(windows) < 2
+    ):
+        top, bottom, context_top, context_bottom = rows
+        left, right, context_left, context_right = cols
+        patch = lr_image[..., context_top:context_bottom, context_left:context_right]
+        sr_patch = _run_generator(generator, patch, dtype)
+        if dtype != torch.float32 and not torch.isfinite(sr_patch).all():
+            redone += 1
+            sr_patch = _run_generator(generator, patch, torch.float32)
+        if not torch.isfinite(sr_patch).all():
+            raise ValueError("the generator's fp32 output is not finite: its weights are broken")
+        inner_top, inner_left = (top - context_top) * scale, (left - context_left) * scale
+        sr_patch = sr_patch[
+            ...,
+            inner_top : inner_top + (bottom - top) * scale,
+            inner_left : inner_left + (right - left) * scale,
+        ]
+        write(slice(top * scale, bottom * scale), slice(left * scale, right * scale), sr_patch)
+    if redone:
+        warnings.warn(
+            f"{redone} of {len(windows)} tiles gave non-finite {precision} output and were "
+            "redone in fp32",
+            stacklevel=2,
+        )
+
+
+def upscale_tensor(
+    generator: Generator,
+    lr_image: torch.Tensor,
+    tile: int = 0,
+    tile_overlap: int | None = None,
+    precision: str = "fp32",
+) -> torch.Tensor:
+    """(N, 3, H, W) LR in [0, 1] -> (N, 3, sH, sW) SR float32 in [0, 1] (see `upscale_into`)."""
+    height, width = lr_image.shape[-2:]
+    scale = generator.scale
     output = torch.empty(
         (*lr_image.shape[:-2], height * scale, width * scale), device=lr_image.device
     )
-    for top in range(0, height, tile):
-        for left in range(0, width, tile):
-            bottom, right = min(top + tile, height), min(left + tile, width)
-            context_top, context_left = max(top - tile_overlap, 0), max(left - tile_overlap, 0)
-            context_bottom = min(bottom + tile_overlap, height)
-            context_right = min(right + tile_overlap, width)
-            patch = lr_image[..., context_top:context_bottom, context_left:context_right]
-            sr_patch = (generator(patch).float() + 1) / 2
-            inner_top, inner_left = (top - context_top) * scale, (left - context_left) * scale
-            output[..., top * scale : bottom * scale, left * scale : right * scale] = sr_patch[
-                ...,
-                inner_top : inner_top + (bottom - top) * scale,
-                inner_left : inner_left + (right - left) * scale,
-            ]
+
+    def write(rows: slice, cols: slice, sr_tile: torch.Tensor) -> None:
+        output[..., rows, cols] = sr_tile
+
+    upscale_into(
+        generator, lr_image, write, tile=tile, tile_overlap=tile_overlap, precision=precision
+    )
     return output

@@ -22,10 +22,13 @@ from torch import nn
 from tqdm import tqdm
 
 from srgan.checkpoint import (
+    check_resumable,
     checkpoint_name,
-    find_resume_checkpoint,
-    load_checkpoint,
+    config_changes,
+    load_resume_checkpoint,
+    non_finite_weight,
     prune_checkpoints,
+    restore_training_state,
     save_checkpoint,
 )
 from srgan.config import Config, config_to_dict
@@ -40,12 +43,17 @@ StepFn = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
 
 
 class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or inf; the message names the step and the terms."""
+    """A loss or weight became NaN or inf; the message names the step, the terms and the last
+    good checkpoint (none is ever written with non-finite weights)."""
 
 
 class Interrupted(Exception):
-    def __init__(self, signal_number: int, checkpoint: Path | None) -> None:
-        super().__init__(f"stopped by signal {signal_number}")
+    """SIGINT/SIGTERM: the loop finished its step and saved `checkpoint` (after a second signal
+    it stops at once and `checkpoint` is the last periodic one; None: nothing to resume from)."""
+
+    def __init__(self, signal_number: int, checkpoint: Path | None, step: int) -> None:
+        name = signal.Signals(signal_number).name
+        super().__init__(f"stopped by {name} after step {step}")
         self.exit_code = 128 + signal_number
         self.checkpoint = checkpoint
 
@@ -80,7 +88,7 @@ class Stage:
 def prepare_validation(
     pairs: list[tuple[str, np.ndarray]], config: Config
 ) -> list[tuple[str, torch.Tensor, np.ndarray]]:
-    """(name, LR tensor (1, 3, h, w) in [0, 1], HR uint8) with LR made by the training degradation."""
+    """(name, LR (1, 3, h, w) in [0, 1], HR uint8), the LR made by the training degradation."""
     prepared = []
     for name, hr_image in pairs:
         hr_tensor = torch.tensor(hr_image).permute(2, 0, 1)[None].double() / 255
@@ -109,15 +117,26 @@ def validate(
 def _read_metrics(path: Path) -> list[dict]:
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut short by a kill mid-write
+            continue
+    return rows
 
 
 def _truncate_metrics(path: Path, stage: str, step: int) -> None:
     """On resume, drop this stage's rows logged after the checkpoint (they will be redone)."""
-    rows = _read_metrics(path)
-    kept = [r for r in rows if r.get("stage") != stage or r["step"] <= step]
-    if len(kept) != len(rows):
-        path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    if not path.is_file():
+        return
+    kept = [r for r in _read_metrics(path) if r.get("stage") != stage or r["step"] <= step]
+    text = "".join(json.dumps(r) + "\n" for r in kept)
+    if text != path.read_text():
+        # Replace, not rewrite in place: a kill now must not lose the rows of earlier steps.
+        temp = path.with_name(f".{path.name}.tmp")
+        temp.write_text(text)
+        temp.replace(path)
 
 
 def run_stage(
@@ -141,21 +160,28 @@ def run_stage(
     end_step = total_steps if max_steps is None else min(total_steps, max_steps)
     checkpoint_every = checkpoint_every or config.runtime.checkpoint_every
     generator = stage.modules["generator"]
+    model = {
+        "scale": scale,
+        "num_blocks": config.model.num_blocks,
+        "num_channels": config.model.num_channels,
+    }
     step, best_psnr = 0, -float("inf")
+    last_saved: Path | None = None  # the newest periodic checkpoint, named if the run fails
 
     if resume is not None:
-        found = _resume_checkpoint(resume, paths.checkpoint_dir, prefix)
+        found = load_resume_checkpoint(resume, paths.checkpoint_dir, prefix)
         if found is not None:
-            path, state = found
-            for name, module in stage.modules.items():
-                module.load_state_dict(state[name])
-            for name, optimizer in stage.optimizers.items():
-                optimizer.load_state_dict(state["optimizers"][name])
-            for name, scaler in stage.scalers.items():
-                scaler.load_state_dict(state["scalers"][name])
+            last_saved, state = found
+            check_resumable(state, last_saved, stage.kind, model, list(stage.modules))
+            restore_training_state(
+                state, last_saved, stage.modules, stage.optimizers, stage.scalers
+            )
             step, best_psnr = state["step"], state["best_psnr_y"]
             if runtime.is_main:
-                print(f"resumed {stage.name} from {path} at step {step}", flush=True)
+                print(f"resumed {stage.name} from {last_saved} at step {step}", flush=True)
+                changes = config_changes(state["config"], config_to_dict(config))
+                if changes:
+                    print(f"warning: config differs from the checkpoint's: {'; '.join(changes)}")
                 _truncate_metrics(paths.metrics_file, stage.name, step)
 
     def state_dict(metrics: dict, full: bool) -> dict:
@@ -165,11 +191,7 @@ def run_stage(
             "step": step,
             "epoch": step // steps_per_epoch,
             "config": config_to_dict(config),
-            "model": {
-                "scale": scale,
-                "num_blocks": config.model.num_blocks,
-                "num_channels": config.model.num_channels,
-            },
+            "model": model,
             "degradation": {
                 "kind": config.data.degradation,
                 "gaussian_sigma": config.data.gaussian_sigma,
@@ -185,22 +207,36 @@ def run_stage(
             state["scalers"] = {n: s.state_dict() for n, s in stage.scalers.items()}
         return state
 
+    def last_good() -> str:
+        return f"the last good checkpoint is {last_saved}" if last_saved else "nothing was saved"
+
     def save(tag: str, metrics: dict, full: bool = True) -> Path | None:
+        nonlocal last_saved
         if not runtime.is_main:
             return None
         # A checkpoint with non-finite weights would poison every resume: never write one.
-        for module in stage.modules.values():
-            for name, tensor in module.state_dict().items():
-                if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-                    raise NonFiniteLossError(f"step {step}: weight {name} is not finite")
+        bad_weight = non_finite_weight(stage.modules)
+        if bad_weight is not None:
+            terms = ", ".join(f"{k[5:]}={v:.4g}" for k, v in metrics.items() if "loss/" in k)
+            raise NonFiniteLossError(
+                f"{stage.name} step {step}: {bad_weight} is not finite (mean losses of the "
+                f"last steps: {terms}); {last_good()}"
+            )
         path = paths.checkpoint_dir / checkpoint_name(stage.kind, scale, config.name, tag)
         save_checkpoint(state_dict(metrics, full), path)
+        if full:
+            last_saved = path
         return path
 
     received: list[int] = []
+
+    def on_signal(number: int, frame: object) -> None:
+        if received:  # a second signal: do not wait for the step to end, stop now
+            raise Interrupted(number, last_saved, step)
+        received.append(number)  # the loop saves a checkpoint after the current step
+
     previous_handlers = {
-        number: signal.signal(number, lambda number, frame: received.append(number))
-        for number in (signal.SIGINT, signal.SIGTERM)
+        number: signal.signal(number, on_signal) for number in (signal.SIGINT, signal.SIGTERM)
     }
     rows = slice(
         runtime.rank * stage.batch_size // runtime.world_size,
@@ -227,7 +263,8 @@ def run_stage(
     history: list[torch.Tensor] = []
     loss_names: list[str] = []
     last_metrics: dict = {}
-    started = time.perf_counter()
+    # tqdm has no .initial when disabled (ranks other than 0): keep our own start step.
+    started, start_step = time.perf_counter(), step
     try:
         for hr_uint8 in stream:
             hr_image = runtime.to_device(hr_uint8).float() / 255
@@ -255,15 +292,18 @@ def run_stage(
             bad = (~torch.isfinite(values)).any(dim=1).nonzero()
             if len(bad):
                 row = values[bad[0, 0]]
-                terms = ", ".join(f"{n}={v:.4g}" for n, v in zip(loss_names, row.tolist()))
-                raise NonFiniteLossError(
-                    f"{stage.name} step {first_step + int(bad[0, 0])}: non-finite loss ({terms})"
+                terms = ", ".join(
+                    f"{n}={v:.4g}" for n, v in zip(loss_names, row.tolist(), strict=True)
                 )
-            metrics = {f"loss/{n}": v for n, v in zip(loss_names, values.mean(0).tolist())}
+                raise NonFiniteLossError(
+                    f"{stage.name} step {first_step + int(bad[0, 0])}: non-finite loss ({terms}); "
+                    f"{last_good()}"
+                )
+            metrics = {
+                f"loss/{n}": v for n, v in zip(loss_names, values.mean(0).tolist(), strict=True)
+            }
             metrics["lr"] = learning_rate
-            metrics["steps_per_second"] = (step - progress.initial) / (
-                time.perf_counter() - started
-            )
+            metrics["steps_per_second"] = (step - start_step) / (time.perf_counter() - started)
             if validate_now and runtime.is_main:
                 metrics.update(validate(generator, validation, scale, runtime.device))
                 if metrics["valid/psnr_y"] > best_psnr:
@@ -280,12 +320,12 @@ def run_stage(
                 )
                 if validate_now:
                     plot_curves(_read_metrics(paths.metrics_file), paths.log_dir / "curves.png")
-            if checkpoint_now:
+            if checkpoint_now or received:  # a signal may also come during validation
                 saved = save(f"step{step:08d}", last_metrics)
                 if runtime.is_main:
                     prune_checkpoints(paths.checkpoint_dir, prefix, config.runtime.keep_checkpoints)
                 if received:
-                    raise Interrupted(received[0], saved)
+                    raise Interrupted(received[0], saved, step)
             if runtime.distributed and validate_now:
                 dist.barrier()
     finally:
@@ -296,9 +336,3 @@ def run_stage(
     if runtime.is_main:
         plot_curves(_read_metrics(paths.metrics_file), paths.log_dir / "curves.png")
     return {"step": step, "best_psnr_y": best_psnr, "final": final}
-
-
-def _resume_checkpoint(resume: str, folder: Path, prefix: str) -> tuple[Path, dict] | None:
-    if resume == "auto":
-        return find_resume_checkpoint(folder, prefix)
-    return Path(resume), load_checkpoint(resume)

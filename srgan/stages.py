@@ -197,7 +197,7 @@ def train_gan(
         boundaries.append(previous + stage_settings.epochs * steps_per_epoch)
 
     def lr_at(step: int) -> float:
-        for boundary, stage_settings in zip(boundaries, settings.stages):
+        for boundary, stage_settings in zip(boundaries, settings.stages, strict=True):
             if step < boundary:
                 return stage_settings.lr
         return settings.stages[-1].lr

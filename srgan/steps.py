@@ -16,7 +16,7 @@ from srgan.runtime import Runtime
 
 @dataclass(frozen=True)
 class LossWeights:
-    """l^SR = content + pixel_weight * MSE + adversarial_weight * l_Gen (paper Eq. 3, seed README)."""
+    """l^SR = content + pixel * MSE + adversarial * l_Gen (paper Eq. 3, plus the seed's MSE)."""
 
     content: float = 1.0
     pixel: float = 1.0

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Run the test suite (CPU), creating/updating .venv first. Extra arguments go to pytest.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
+cd "$repo_root"
+"$PYTHON_BIN" -m pytest "$@"

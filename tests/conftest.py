@@ -1,0 +1,158 @@
+"""Shared fixtures: tiny synthetic data and config, random-VGG content losses, one pretraining run.
+
+Subprocesses cost a few seconds each (importing torch), so the pretraining run that several
+test files need is made once per session, and independent script runs go through
+`run_scripts`, which runs a few of them at the same time.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from srgan.losses import ContentLoss
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO / "scripts"
+# Two CPUs shared with others: one thread per script, a few scripts at a time.
+SCRIPT_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+PARALLEL_SCRIPTS = 3
+TINY_RUN_NAME = "tiny"
+TINY_MAX_STEPS = 4
+
+
+def smooth_image(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Random HxWx3 uint8 image with smooth structure (a coarse random grid, upsampled)."""
+    coarse = rng.integers(0, 256, (max(height // 8, 2), max(width // 8, 2), 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(coarse).resize((width, height), Image.BICUBIC))
+
+
+@dataclass(frozen=True)
+class TinyDataset:
+    root: Path
+    train_dir: Path
+    valid_dir: Path
+    config_file: Path  # {"name": "tiny"}: everything else comes from --set overrides
+
+
+TRAIN_SIZES = ((96, 80), (128, 112), (72, 128))
+VALID_SIZES = ((64, 64), (80, 72))
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> TinyDataset:
+    """Three training and two validation PNGs of 64-128 px, never modified by the tests."""
+    root = tmp_path_factory.mktemp("tiny_dataset")
+    rng = np.random.default_rng(2016)
+    for folder, sizes in (("train", TRAIN_SIZES), ("valid", VALID_SIZES)):
+        (root / folder).mkdir()
+        for index, (height, width) in enumerate(sizes):
+            image = smooth_image(rng, height, width)
+            Image.fromarray(image).save(root / folder / f"{folder}{index}.png")
+    config_file = root / "tiny.json"
+    config_file.write_text(json.dumps({"name": TINY_RUN_NAME}))
+    return TinyDataset(root, root / "train", root / "valid", config_file)
+
+
+@pytest.fixture(scope="session")
+def tiny_overrides(tiny_dataset: TinyDataset) -> list[str]:
+    """`key=value` overrides for a tiny, fast, deterministic CPU run on `tiny_dataset`.
+
+    3 training images, batch 2 -> 1 step per epoch, so validation runs every other step.
+    """
+    return [
+        f"data.train_dir={tiny_dataset.train_dir}",
+        f"data.valid_dir={tiny_dataset.valid_dir}",
+        "data.crop_size=32",
+        "model.num_blocks=2",
+        "model.num_channels=8",
+        "model.discriminator_channels=8",
+        "pretrain.epochs=10",
+        "pretrain.batch_size=2",
+        "pretrain.validate_every=2",
+        'gan.stages=[{"epochs": 10, "lr": 1e-4}]',
+        "gan.batch_size=2",
+        "gan.validate_every=2",
+        "gan.vgg_weights=random",
+        "gan.content_layer=vgg22",
+        "runtime.device=cpu",
+        "runtime.precision=fp32",
+        "runtime.log_every=1",
+    ]
+
+
+@pytest.fixture(scope="session")
+def tiny_config_args(tiny_dataset: TinyDataset, tiny_overrides: list[str]) -> list[str]:
+    """Command-line arguments of scripts/pretrain.py and scripts/train.py for the tiny run."""
+    args = ["--config", str(tiny_dataset.config_file)]
+    for override in tiny_overrides:
+        args += ["--set", override]
+    return args
+
+
+def run_script(
+    script: str, args: list[str], cwd: Path, timeout: float = 180
+) -> subprocess.CompletedProcess:
+    """Run scripts/<script> with this interpreter; text output captured."""
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / script), *args],
+        cwd=cwd,
+        env=SCRIPT_ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_scripts(
+    commands: dict[str, tuple[str, list[str]]], cwd: Path
+) -> dict[str, subprocess.CompletedProcess]:
+    """Run {label: (script, args)} a few at a time; returns {label: completed process}."""
+    with ThreadPoolExecutor(PARALLEL_SCRIPTS) as pool:
+        futures = {
+            label: pool.submit(run_script, script, args, cwd)
+            for label, (script, args) in commands.items()
+        }
+        return {label: future.result() for label, future in futures.items()}
+
+
+def describe(result: subprocess.CompletedProcess) -> str:
+    """Exit code and output of a script run, for assertion messages."""
+    return f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+
+
+@pytest.fixture(scope="session")
+def content_losses() -> dict[str, ContentLoss]:
+    """One random-weight ContentLoss per layer, shared: building VGG19 takes over a second."""
+    torch.manual_seed(0)
+    losses = {}
+    for layer in ("vgg22", "vgg54"):
+        with pytest.warns(UserWarning, match="RANDOM"):
+            losses[layer] = ContentLoss(layer=layer, weights="random")
+    return losses
+
+
+@dataclass(frozen=True)
+class PretrainedRun:
+    run_dir: Path
+    result: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope="session")
+def pretrained_run(
+    tmp_path_factory: pytest.TempPathFactory, tiny_config_args: list[str]
+) -> PretrainedRun:
+    """scripts/pretrain.py for TINY_MAX_STEPS steps into a fresh --run-dir (run once)."""
+    run_dir = tmp_path_factory.mktemp("pretrained_run")
+    args = [*tiny_config_args, "--run-dir", str(run_dir), "--max-steps", str(TINY_MAX_STEPS)]
+    result = run_script("pretrain.py", args, cwd=run_dir)
+    assert result.returncode == 0, describe(result)
+    return PretrainedRun(run_dir, result)

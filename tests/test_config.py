@@ -1,0 +1,203 @@
+"""Config loading: every mistake is a ConfigError naming its key, in process and from the scripts.
+
+The script checks run scripts/pretrain.py the way a user would and expect exit code 2 with a
+one-line `error: ...` that names the key (no traceback).
+"""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import PretrainedRun, TinyDataset, describe, run_scripts
+
+from srgan.config import (
+    Config,
+    ConfigError,
+    GanStage,
+    config_to_dict,
+    load_config,
+    save_config,
+)
+
+# label: (--set override or None for the malformed file, text the error message must contain)
+SCRIPT_ERRORS = {
+    "unknown key": ("pretrain.foo=1", "pretrain.foo: unknown key"),
+    "wrong type": ('model.scale="x"', 'model.scale: expected int, got "x"'),
+    "negative lr": ("pretrain.lr=-0.001", "pretrain.lr: must be positive"),
+    "crop not divisible": ("data.crop_size=42", "data.crop_size: 42 is not divisible"),
+    "missing data folder": ("data.train_dir=no/such/folder", "data.train_dir: folder no/such"),
+    "malformed json": (None, "invalid JSON at line 3, column"),
+}
+MALFORMED_JSON = '{\n  "name": "tiny",\n  "seed": 0,,\n}\n'
+
+
+@pytest.fixture(scope="module")
+def script_errors(
+    tmp_path_factory: pytest.TempPathFactory, tiny_config_args: list[str]
+) -> dict[str, subprocess.CompletedProcess]:
+    """Each SCRIPT_ERRORS case through scripts/pretrain.py (run together to save time)."""
+    folder = tmp_path_factory.mktemp("config_errors")
+    malformed = folder / "malformed.json"
+    malformed.write_text(MALFORMED_JSON)
+    commands = {}
+    for label, (override, _) in SCRIPT_ERRORS.items():
+        args = [*tiny_config_args, "--run-dir", str(folder / label.replace(" ", "_"))]
+        args += ["--set", override] if override else ["--config", str(malformed)]
+        commands[label] = ("pretrain.py", args)
+    results = run_scripts(commands, cwd=folder)
+    # A config error stops the script before it creates anything.
+    assert sorted(path.name for path in folder.iterdir()) == ["malformed.json"]
+    return results
+
+
+@pytest.mark.parametrize("label", list(SCRIPT_ERRORS))
+def test_script_config_error_exits_2_naming_the_key(
+    script_errors: dict[str, subprocess.CompletedProcess], label: str
+) -> None:
+    result = script_errors[label]
+    assert result.returncode == 2, describe(result)
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: "), describe(result)
+    assert SCRIPT_ERRORS[label][1] in lines[-1], describe(result)
+    assert "Traceback" not in result.stderr
+
+
+def tiny_config(tiny_overrides: list[str], *extra: str) -> Config:
+    return load_config(None, [*tiny_overrides, *extra])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("pretrain.foo=1", "pretrain.foo: unknown key"),
+        ("colour=1", "colour: unknown key"),
+        ('model.scale="x"', "model.scale: expected int"),
+        ("model.scale=4.0", "model.scale: expected int"),
+        ("pretrain.lr=-0.001", "pretrain.lr: must be positive"),
+        ("pretrain.lr=0", "pretrain.lr: must be positive"),
+        ("data.crop_size=42", "data.crop_size: 42 is not divisible by model.scale 4"),
+        ("data.crop_size=40", "data.crop_size: must be a multiple of 16"),
+        ("data.degradation=nearest", 'data.degradation: must be one of "bicubic", "gaussian"'),
+        ("data.valid_dir=no/such/folder", "data.valid_dir: folder no/such/folder does not exist"),
+        ("pretrain=3", "pretrain: expected an object"),
+        ("model.num_blocks.x=1", "--set model.num_blocks.x=1: num_blocks is not a section"),
+    ],
+)
+def test_load_config_errors_name_the_key(
+    tiny_overrides: list[str], override: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        tiny_config(tiny_overrides, override)
+    assert message in str(error.value)
+
+
+def test_malformed_json_file_reports_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(MALFORMED_JSON)
+    with pytest.raises(ConfigError, match=r"bad\.json: invalid JSON at line 3, column 13"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("runtime.channels_last=1", "runtime.channels_last: expected bool, got 1"),
+        ("model.num_blocks=true", "model.num_blocks: expected int, got true"),
+        ("pretrain.lr=false", "pretrain.lr: expected float, got false"),
+    ],
+)
+def test_bool_and_int_are_not_interchangeable(
+    tiny_overrides: list[str], override: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        tiny_config(tiny_overrides, override)
+    assert message in str(error.value)
+
+
+def test_int_accepted_for_float(tiny_overrides: list[str]) -> None:
+    config = tiny_config(tiny_overrides, "pretrain.lr=1", "runtime.channels_last=false")
+    assert config.pretrain.lr == 1.0 and isinstance(config.pretrain.lr, float)
+    assert config.runtime.channels_last is False
+
+
+@pytest.mark.parametrize(
+    ("betas", "message"),
+    [
+        ("[0.9]", "pretrain.betas: expected 2 values, got 1"),
+        ("[0.9, 0.99, 0.999]", "pretrain.betas: expected 2 values, got 3"),
+        ("0.9", "pretrain.betas: expected a list"),
+        ('[0.9, "a"]', "pretrain.betas[1]: expected float"),
+        ("[0.9, 1.0]", "pretrain.betas[1]: must be in [0, 1)"),
+    ],
+)
+def test_betas_must_be_two_numbers(tiny_overrides: list[str], betas: str, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        tiny_config(tiny_overrides, f"pretrain.betas={betas}")
+    assert message in str(error.value)
+
+
+def test_betas_parse_to_a_tuple(tiny_overrides: list[str]) -> None:
+    config = tiny_config(tiny_overrides, "gan.betas=[0.5, 0.9]")
+    assert config.gan.betas == (0.5, 0.9)
+
+
+def test_gan_stages_parse(tiny_overrides: list[str]) -> None:
+    config = tiny_config(
+        tiny_overrides, 'gan.stages=[{"epochs": 3, "lr": 2e-4}, {"epochs": 1, "lr": 1}]'
+    )
+    assert config.gan.stages == (GanStage(epochs=3, lr=2e-4), GanStage(epochs=1, lr=1.0))
+    assert isinstance(config.gan.stages[1].lr, float)
+
+
+@pytest.mark.parametrize(
+    ("stages", "message"),
+    [
+        ("[]", "gan.stages: needs at least one stage"),
+        ('[{"epochs": 3}]', "gan.stages[0]:"),
+        ('[{"epochs": 3, "lr": 1e-4, "decay": 2}]', "gan.stages[0].decay: unknown key"),
+        ('[{"epochs": 3, "lr": 1e-4}, {"epochs": 1, "lr": -1}]', "gan.stages[1].lr: must be"),
+        ('[{"epochs": -1, "lr": 1e-4}]', "gan.stages[0].epochs: must be >= 0"),
+        ('{"epochs": 3, "lr": 1e-4}', "gan.stages: expected a list"),
+    ],
+)
+def test_gan_stage_errors_name_the_stage(
+    tiny_overrides: list[str], stages: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        tiny_config(tiny_overrides, f"gan.stages={stages}")
+    assert message in str(error.value)
+
+
+def test_missing_lr_names_the_field(tiny_overrides: list[str]) -> None:
+    with pytest.raises(ConfigError, match=r"gan\.stages\[0\]: .*'lr'"):
+        tiny_config(tiny_overrides, 'gan.stages=[{"epochs": 3}]')
+
+
+def test_file_values_and_overrides_combine(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text('{"name": "file", "model": {"scale": 2, "num_blocks": 3}}')
+    config = load_config(path, ["model.num_blocks=5"], check_paths=False)
+    assert (config.name, config.model.scale, config.model.num_blocks) == ("file", 2, 5)
+    assert config.model.num_channels == Config().model.num_channels  # default kept
+
+
+def test_save_and_load_round_trip(tmp_path: Path, tiny_overrides: list[str]) -> None:
+    config = tiny_config(
+        tiny_overrides, 'gan.stages=[{"epochs": 2, "lr": 3e-4}, {"epochs": 1, "lr": 3e-5}]'
+    )
+    path = tmp_path / "saved.json"
+    save_config(config, path)
+    assert load_config(path) == config
+    assert config_to_dict(load_config(path)) == config_to_dict(config)
+
+
+def test_run_folder_holds_resolved_config(
+    pretrained_run: PretrainedRun, tiny_dataset: TinyDataset, tiny_overrides: list[str]
+) -> None:
+    written = pretrained_run.run_dir / "config.json"
+    assert written.is_file()
+    expected = load_config(tiny_dataset.config_file, tiny_overrides)
+    assert load_config(written) == expected
+    assert expected.name == "tiny" and expected.model.num_blocks == 2  # the overrides applied

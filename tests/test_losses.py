@@ -1,0 +1,151 @@
+"""VGG content loss and the adversarial losses (Ledig et al., Section 2.2, Eqs. 2, 5, 6).
+
+ImageNet weights cannot be downloaded here: the content-loss tests use random VGG weights,
+which exercise the same layers, normalisation and gradient path.
+"""
+
+import os
+import socket
+import urllib.error
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torchvision.models import VGG19_Weights
+
+from srgan.generator import Generator
+from srgan.losses import (
+    ContentLoss,
+    VGGWeightsError,
+    discriminator_loss,
+    generator_adversarial_loss,
+)
+
+
+def test_layer_cut(content_losses: dict[str, ContentLoss]) -> None:
+    # phi_{2,2}: after the 2nd conv's ReLU before the 2nd pooling (1 pooling so far);
+    # phi_{5,4}: after the 4th conv's ReLU before the 5th pooling (4 poolings so far).
+    image = torch.rand(1, 3, 64, 48) * 2 - 1
+    expected = {"vgg22": ((1, 128, 32, 24), 4, 1), "vgg54": ((1, 512, 4, 3), 16, 4)}
+    for layer, (shape, num_convs, num_pools) in expected.items():
+        features = content_losses[layer].features
+        with torch.no_grad():
+            assert content_losses[layer].extract(image).shape == shape
+        assert isinstance(features[-1], nn.ReLU)
+        assert sum(isinstance(m, nn.Conv2d) for m in features) == num_convs
+        assert sum(isinstance(m, nn.MaxPool2d) for m in features) == num_pools
+
+
+@pytest.mark.parametrize("layer", ["vgg22", "vgg54"])
+def test_content_loss_zero_for_identical_positive_otherwise(
+    content_losses: dict[str, ContentLoss], layer: str
+) -> None:
+    loss = content_losses[layer]
+    hr_image = torch.rand(2, 3, 32, 32) * 2 - 1
+    other = (hr_image + 0.2 * torch.randn_like(hr_image)).clamp(-1, 1)
+    with torch.no_grad():
+        assert loss(hr_image, hr_image).item() == 0
+        assert loss(other, hr_image).item() > 0
+
+
+@pytest.mark.parametrize("layer", ["vgg22", "vgg54"])
+def test_content_loss_gradient_reaches_every_generator_parameter(
+    content_losses: dict[str, ContentLoss], layer: str
+) -> None:
+    torch.manual_seed(1)
+    generator = Generator(scale=4, num_blocks=2, num_channels=8)
+    lr_image = torch.rand(2, 3, 8, 8)
+    hr_image = torch.rand(2, 3, 32, 32) * 2 - 1
+    content_losses[layer](generator(lr_image), hr_image).backward()
+    for name, parameter in generator.named_parameters():
+        assert parameter.grad is not None, name
+        assert parameter.grad.abs().sum() > 0, name
+    # The VGG itself is frozen: no gradient is stored on it.
+    assert all(p.grad is None for p in content_losses[layer].parameters())
+
+
+def test_vgg_frozen_and_stays_in_eval_mode(content_losses: dict[str, ContentLoss]) -> None:
+    for loss in content_losses.values():
+        assert all(not p.requires_grad for p in loss.parameters())
+        loss.train()
+        assert not loss.training
+        assert not any(module.training for module in loss.modules())
+        loss.train(True)
+        assert not loss.features.training
+
+
+def test_generator_adversarial_loss_is_minus_log_sigmoid() -> None:
+    logits = torch.tensor([-8.0, -1.5, 0.0, 0.3, 2.0, 12.0], dtype=torch.float64)
+    expected = -torch.log(torch.sigmoid(logits))
+    for logit, value in zip(logits, expected, strict=True):
+        assert generator_adversarial_loss(logit.reshape(1)).item() == pytest.approx(
+            value.item(), rel=1e-12, abs=1e-15
+        )
+    # Over a batch: the mean.
+    assert generator_adversarial_loss(logits).item() == pytest.approx(expected.mean().item())
+
+
+def test_discriminator_loss_is_bce_real_plus_bce_fake() -> None:
+    real = torch.tensor([-3.0, -0.5, 0.0, 1.0, 6.0], dtype=torch.float64)
+    fake = torch.tensor([-6.0, -1.0, 0.0, 0.5, 3.0], dtype=torch.float64)
+    expected = -torch.log(torch.sigmoid(real)) - torch.log(1 - torch.sigmoid(fake))
+    for r, f, value in zip(real, fake, expected, strict=True):
+        loss = discriminator_loss(r.reshape(1), f.reshape(1))
+        assert loss.item() == pytest.approx(value.item(), rel=1e-12)
+    assert discriminator_loss(real, fake).item() == pytest.approx(expected.mean().item())
+
+
+@pytest.fixture
+def offline_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """An empty torch hub cache and a download that fails as it does without internet."""
+    hub_dir = tmp_path / "hub"
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub_dir))
+    calls: dict = {"timeouts": []}
+
+    def offline_download(url: str, *args, **kwargs) -> dict:
+        calls["timeouts"].append(socket.getdefaulttimeout())
+        raise urllib.error.URLError("no network in tests")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline_download)
+    calls["cache_file"] = (
+        hub_dir / "checkpoints" / os.path.basename(VGG19_Weights.IMAGENET1K_V1.url)
+    )
+    return calls
+
+
+def test_imagenet_weights_offline_raise_naming_the_cache_file(offline_hub: dict) -> None:
+    assert not offline_hub["cache_file"].exists()
+    with pytest.raises(VGGWeightsError) as error:
+        ContentLoss(layer="vgg22", weights="imagenet")
+    assert str(offline_hub["cache_file"]) in str(error.value)
+    assert offline_hub["timeouts"] == [None]  # "imagenet" waits as long as the download takes
+
+
+def test_auto_weights_fall_back_to_random_with_warning(offline_hub: dict) -> None:
+    previous_timeout = socket.getdefaulttimeout()
+    with pytest.warns(UserWarning, match="Falling back to RANDOM"):
+        loss = ContentLoss(layer="vgg22", weights="auto")
+    assert loss.weights_used == "random"
+    # Without a cached file, "auto" gives the download a short timeout, then restores it.
+    assert offline_hub["timeouts"] == [5.0]
+    assert socket.getdefaulttimeout() == previous_timeout
+
+
+def test_state_dict_path_with_full_vgg_keys_loads(
+    content_losses: dict[str, ContentLoss], tmp_path: Path
+) -> None:
+    # A torchvision vgg19().state_dict() layout: "features.N.*" plus the classifier, which
+    # the content loss ignores (a tiny stand-in keeps the file small).
+    torch.manual_seed(2)
+    features = content_losses["vgg54"].features.state_dict()
+    state = {f"features.{key}": torch.randn_like(value) for key, value in features.items()}
+    state["classifier.6.bias"] = torch.zeros(1000)
+    path = tmp_path / "vgg19_full.pth"
+    torch.save(state, path)
+    loss = ContentLoss(layer="vgg22", weights=str(path))
+    assert loss.weights_used == str(path)
+    loaded = loss.features.state_dict()
+    assert len(loaded) == 8  # 4 convolutions up to phi_{2,2}, weight and bias each
+    for key, value in loaded.items():
+        assert torch.equal(value, state[f"features.{key}"]), key

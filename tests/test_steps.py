@@ -1,0 +1,144 @@
+"""One optimizer step of each stage (Ledig et al., Section 3.2), with tiny networks on the CPU.
+
+gan_step updates the generator with the discriminator frozen, then the discriminator on
+fake.detach(); each update must leave the other network's weights and gradients alone.
+"""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from srgan.degradation import degrade
+from srgan.discriminator import Discriminator
+from srgan.generator import Generator
+from srgan.losses import ContentLoss, discriminator_loss
+from srgan.runtime import Runtime
+from srgan.steps import LossWeights, gan_step, pretrain_step
+
+CPU_FP32 = Runtime(torch.device("cpu"), amp_dtype=None, channels_last=False)
+CROP = 32
+SCALE = 4
+
+
+@pytest.fixture
+def content_loss(content_losses: dict[str, ContentLoss]) -> ContentLoss:
+    return content_losses["vgg22"]
+
+
+def fixed_batch(seed: int, batch_size: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """(LR in [0, 1], HR in [-1, 1]) of smooth random images, LR degraded from HR."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(batch_size, 3, CROP // 8, CROP // 8, generator=generator)
+    hr_unit = nn.functional.interpolate(coarse, size=(CROP, CROP), mode="bilinear")
+    return degrade(hr_unit, SCALE), hr_unit * 2 - 1
+
+
+def tiny_networks(seed: int) -> tuple[Generator, Discriminator]:
+    torch.manual_seed(seed)
+    generator = Generator(scale=SCALE, num_blocks=2, num_channels=8)
+    discriminator = Discriminator(crop_size=CROP, num_channels=8)
+    return generator.train(), discriminator.train()
+
+
+def parameters_of(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in module.named_parameters()}
+
+
+def unchanged(module: nn.Module, before: dict[str, torch.Tensor]) -> bool:
+    return all(torch.equal(p, before[name]) for name, p in module.named_parameters())
+
+
+def run_gan_step(
+    generator: Generator,
+    discriminator: Discriminator,
+    content_loss: ContentLoss,
+    generator_lr: float,
+    discriminator_lr: float,
+    batch: tuple[torch.Tensor, torch.Tensor],
+) -> dict[str, torch.Tensor]:
+    # lr = 0: Adam moves no weight, so any change comes from the other network's update.
+    generator_optimizer = torch.optim.Adam(generator.parameters(), lr=generator_lr)
+    discriminator_optimizer = torch.optim.Adam(discriminator.parameters(), lr=discriminator_lr)
+    return gan_step(
+        generator,
+        discriminator,
+        discriminator,
+        content_loss,
+        generator_optimizer,
+        discriminator_optimizer,
+        CPU_FP32.grad_scaler(),
+        CPU_FP32.grad_scaler(),
+        LossWeights(),
+        CPU_FP32,
+        *batch,
+    )
+
+
+def test_generator_update_leaves_discriminator_unchanged(content_loss: ContentLoss) -> None:
+    generator, discriminator = tiny_networks(0)
+    generator_before, discriminator_before = parameters_of(generator), parameters_of(discriminator)
+    losses = run_gan_step(generator, discriminator, content_loss, 1e-3, 0.0, fixed_batch(0))
+    assert not unchanged(generator, generator_before)
+    assert unchanged(discriminator, discriminator_before)
+    assert all(torch.isfinite(value) and value.dim() == 0 for value in losses.values())
+    # The discriminator is trainable again after the step.
+    assert all(p.requires_grad for p in discriminator.parameters())
+
+
+def test_discriminator_update_leaves_generator_unchanged(content_loss: ContentLoss) -> None:
+    generator, discriminator = tiny_networks(0)
+    generator_before, discriminator_before = parameters_of(generator), parameters_of(discriminator)
+    run_gan_step(generator, discriminator, content_loss, 0.0, 1e-3, fixed_batch(0))
+    assert unchanged(generator, generator_before)
+    assert not unchanged(discriminator, discriminator_before)
+
+
+def test_gradients_flow_only_where_they_belong(content_loss: ContentLoss) -> None:
+    """Each network gets exactly one gradient: G's from the G loss, D's from the D loss.
+
+    A D gradient from the generator loss would mean D was not frozen; a second G gradient
+    would mean the D update backpropagated into G (no fake.detach()).
+    """
+    generator, discriminator = tiny_networks(1)
+    batch = fixed_batch(1)
+    # What the discriminator must see: the pre-update generator's fake and the real HR.
+    reference_generator, reference_discriminator = (
+        copy.deepcopy(generator),
+        copy.deepcopy(discriminator),
+    )
+    reference_loss = discriminator_loss(
+        reference_discriminator(batch[1]), reference_discriminator(reference_generator(batch[0]))
+    )
+    reference_loss.backward()
+
+    received: dict[str, list[torch.Tensor]] = {}
+    for prefix, module in (("G", generator), ("D", discriminator)):
+        for name, parameter in module.named_parameters():
+            key = f"{prefix}.{name}"
+            received[key] = []
+            parameter.register_hook(lambda grad, key=key: received[key].append(grad.clone()))
+    run_gan_step(generator, discriminator, content_loss, 0.0, 0.0, batch)
+
+    for key, grads in received.items():
+        assert len(grads) == 1, f"{key} received {len(grads)} gradients"
+    for name, parameter in reference_discriminator.named_parameters():
+        torch.testing.assert_close(received[f"D.{name}"][0], parameter.grad, msg=name)
+
+
+def test_pretrain_step_reduces_mse_on_a_fixed_batch() -> None:
+    torch.manual_seed(0)
+    generator = Generator(scale=SCALE, num_blocks=2, num_channels=16).train()
+    optimizer = torch.optim.Adam(generator.parameters(), lr=2e-3)
+    scaler = CPU_FP32.grad_scaler()
+    lr_image, hr_image = fixed_batch(2)
+    with torch.no_grad():
+        initial_mse = nn.functional.mse_loss(copy.deepcopy(generator)(lr_image), hr_image)
+    losses = [
+        pretrain_step(generator, optimizer, scaler, CPU_FP32, lr_image, hr_image)["pixel"].item()
+        for _ in range(20)
+    ]
+    # The returned loss is the batch MSE of G(lr) against hr before the update.
+    assert losses[0] == pytest.approx(initial_mse.item(), rel=1e-5)
+    assert losses[-1] < 0.5 * losses[0], losses
