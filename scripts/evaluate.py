@@ -69,7 +69,9 @@ def parse_args() -> argparse.Namespace:
         type=Path,
         help="folders of LR images shipped with the datasets, one per --data, matched by order",
     )
-    parser.add_argument("--scale", type=int, default=None, help="default: the checkpoint's, or 4")
+    parser.add_argument(
+        "--scale", type=int, default=None, help="upscaling factor (None: the checkpoint's, or 4)"
+    )
     parser.add_argument(
         "--degradation",
         choices=("bicubic", "gaussian"),
@@ -87,7 +89,12 @@ def parse_args() -> argparse.Namespace:
         default=None,
         help="comparison pictures for the first N images of each dataset (default: all)",
     )
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="device for model inference (auto: CUDA when available)",
+    )
     parser.add_argument(
         "--tile", type=int, default=256, help="LR tile size bounding memory (0: whole image)"
     )

@@ -5,11 +5,13 @@ from srgan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from srgan.config import Config, ConfigError, load_config
 from srgan.degradation import degrade
 from srgan.discriminator import Discriminator
+from srgan.export import export_onnx, export_safetensors, export_torchscript
 from srgan.generator import Generator
 from srgan.imresize import imresize, imresize_torch
 from srgan.inference import load_generator, upscale_tensor
 from srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss
 from srgan.metrics import image_metrics, psnr, rgb_to_y, ssim
+from srgan.upscale import upscale
 
 __all__ = [
     "CheckpointError",
@@ -20,6 +22,9 @@ __all__ = [
     "Generator",
     "degrade",
     "discriminator_loss",
+    "export_onnx",
+    "export_safetensors",
+    "export_torchscript",
     "generator_adversarial_loss",
     "image_metrics",
     "imresize",
@@ -31,5 +36,6 @@ __all__ = [
     "rgb_to_y",
     "save_checkpoint",
     "ssim",
+    "upscale",
     "upscale_tensor",
 ]

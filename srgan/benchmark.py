@@ -93,21 +93,11 @@ def calls_per_second(call: Callable[[], object], device: torch.device, timing: T
 def machine_description(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    model = platform.processor() or "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [line for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
-        model = names[0].split(":", 1)[1].strip() if names else model
+    # /proc/cpuinfo names the CPU model on Linux; platform.processor() often only says "x86_64".
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    names = [line for line in cpuinfo.splitlines() if line.startswith("model name")]
+    model = names[0].split(":", 1)[1].strip() if names else platform.processor() or "CPU"
     return f"{model} ({len(os.sched_getaffinity(0))} cores)"
-
-
-def versions() -> dict[str, str | None]:
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "cudnn": str(torch.backends.cudnn.version()) if torch.cuda.is_available() else None,
-    }
 
 
 def synthesize_images(folder: Path, count: int, seed: int = 0) -> list[Path]:
@@ -155,23 +145,18 @@ def naive_pairs_per_second(
     paths: list[Path], crop_size: int, scale: int, samples: int, workers: int
 ) -> float:
     """Pairs/s of `naive_pair` in `workers` threads (like DataLoader workers; PIL drops the GIL)."""
-    sizes = []
-    for path in paths:
-        with Image.open(path) as image:
-            sizes.append(image.size[::-1])
     rng = np.random.default_rng(0)
-
-    def sample(index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        height, width = sizes[index % len(paths)]
-        top = int(rng.integers(0, height - crop_size + 1))
-        left = int(rng.integers(0, width - crop_size + 1))
-        transform = int(rng.integers(0, 8))
-        return naive_pair(paths[index % len(paths)], top, left, transform, crop_size, scale)
-
-    sample(0)  # warm-up: file cache, imresize weights
+    plan = []
+    for index in range(samples):
+        path = paths[index % len(paths)]
+        with Image.open(path) as image:
+            width, height = image.size
+        top, left = rng.integers(0, height - crop_size + 1), rng.integers(0, width - crop_size + 1)
+        plan.append((path, int(top), int(left), int(rng.integers(0, 8)), crop_size, scale))
+    naive_pair(*plan[0])  # warm-up: file cache, imresize weights
     with ThreadPoolExecutor(workers) as pool:
         start = time.perf_counter()
-        list(pool.map(sample, range(samples)))
+        list(pool.map(lambda arguments: naive_pair(*arguments), plan))
         return samples / (time.perf_counter() - start)
 
 
@@ -279,7 +264,9 @@ def markdown_table(results: dict) -> str:
         + (f", CUDA {results['versions']['cuda']}" if results["device"] == "cuda" else "")
         + f". Batch {settings['batch_size']}, {settings['crop_size']} px HR crops, "
         f"x{settings['scale']}; upscaling a {settings['upscale_size']} px LR image; "
-        f"median of {settings['repeats']} timed run(s) after warm-up.",
+        f"median of {settings['repeats']} timed run(s) after warm-up; load average "
+        f"{results['load_average']['start']:.1f} at the start, {results['load_average']['end']:.1f}"
+        " at the end.",
         "",
         "| measurement | throughput | speed-up |",
         "|---|---:|---:|",
@@ -323,7 +310,14 @@ def run_benchmark(
     results: dict = {
         "machine": machine_description(device),
         "device": device.type,
-        "versions": versions(),
+        # Other work on the machine slows every number: keep the 1-minute load average with them.
+        "load_average": {"start": os.getloadavg()[0]},
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None,
+        },
         "settings": {
             "batch_size": batch_size,
             "crop_size": crop_size,
@@ -369,4 +363,5 @@ def run_benchmark(
         rates = step_rates(variant, device, content_loss, lr_batch, hr_batch, upscale_size, timing)
         log(f"{variant.name}: " + ", ".join(f"{k} {v:.3g}" for k, v in rates.items()))
         results["compute"].append({"variant": variant.name, **rates})
+    results["load_average"]["end"] = os.getloadavg()[0]
     return results

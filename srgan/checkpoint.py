@@ -143,8 +143,10 @@ def load_resume_checkpoint(resume: str, folder: Path, prefix: str) -> tuple[Path
     return Path(resume), load_checkpoint(resume)
 
 
-def describe_model(model: dict) -> str:
-    return f"x{model['scale']}, {model['num_blocks']} blocks, {model['num_channels']} channels"
+def _describe_model(model: dict | None) -> str:
+    model = model if isinstance(model, dict) else {}
+    scale, blocks, channels = (model.get(k) for k in ("scale", "num_blocks", "num_channels"))
+    return f"x{scale}, {blocks} blocks, {channels} channels"
 
 
 def check_resumable(state: dict, path: Path, kind: str, model: dict, modules: list[str]) -> None:
@@ -155,8 +157,8 @@ def check_resumable(state: dict, path: Path, kind: str, model: dict, modules: li
         )
     if state.get("model") != model:
         raise CheckpointError(
-            f"{path} holds a generator with {describe_model(state['model'])}, but the config "
-            f"asks for {describe_model(model)}"
+            f"{path} holds a generator with {_describe_model(state.get('model'))}, but the "
+            f"config asks for {_describe_model(model)}"
         )
     missing = [name for name in (*modules, "optimizers", "scalers") if name not in state]
     if missing:

@@ -3,8 +3,12 @@
 The loop knows nothing about losses: it calls `step_fn(lr_image, hr_image)` and gets the loss
 terms back. Periodic checkpoints hold everything the rest of the run depends on (weights,
 optimizers, loss scalers, step); the learning rate is a pure function of the step and each
-batch a pure function of (seed, stage, epoch, step) (see `srgan.data`), so a resumed run
-continues exactly where it stopped.
+batch a pure function of (seed, stage, epoch, step) (see `srgan.data`), and no step draws
+from a global RNG, so a resumed run continues bit for bit where it stopped.
+
+SIGINT/SIGTERM let the current step finish, save a checkpoint and raise `Interrupted` (a
+second signal stops at once). A NaN/inf loss or weight raises `NonFiniteLossError` naming the
+step, and no checkpoint is ever written with non-finite weights.
 """
 
 import json
@@ -280,7 +284,11 @@ def run_stage(
             progress.update(1)
             epoch_end = step % steps_per_epoch == 0
             validate_now = epoch_end and (step // steps_per_epoch) % stage.validate_every == 0
-            checkpoint_now = step % checkpoint_every == 0 or bool(received)
+            # Several processes act on a signal at a log step only, once they agree on it
+            # (below): a rank stopping a step before the others would leave them hanging.
+            checkpoint_now = step % checkpoint_every == 0 or (
+                bool(received) and not runtime.distributed
+            )
             if step % config.runtime.log_every and not (
                 validate_now or checkpoint_now or step == end_step
             ):
@@ -320,12 +328,17 @@ def run_stage(
                 )
                 if validate_now:
                     plot_curves(_read_metrics(paths.metrics_file), paths.log_dir / "curves.png")
-            if checkpoint_now or received:  # a signal may also come during validation
+            interrupt = bool(received)
+            if runtime.distributed:
+                flag = torch.tensor([float(interrupt)], device=runtime.device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                interrupt = bool(flag.item())
+            if checkpoint_now or interrupt:  # a signal may also come during validation
                 saved = save(f"step{step:08d}", last_metrics)
                 if runtime.is_main:
                     prune_checkpoints(paths.checkpoint_dir, prefix, config.runtime.keep_checkpoints)
-                if received:
-                    raise Interrupted(received[0], saved, step)
+                if interrupt:
+                    raise Interrupted(received[0] if received else signal.SIGTERM, saved, step)
             if runtime.distributed and validate_now:
                 dist.barrier()
     finally:

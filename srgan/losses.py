@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import VGG19_Weights, vgg19
+
+from srgan.checkpoint import load_state_file
 
 # phi_{i,j}: the j-th convolution (after its ReLU) before the i-th max-pooling, as in the paper;
 # values are the number of `vgg19().features` layers to keep.
@@ -22,14 +23,21 @@ class VGGWeightsError(RuntimeError):
     """The requested VGG19 weights cannot be had (offline, missing file)."""
 
 
+def _imagenet_url() -> str:
+    # torchvision is imported here, not at the top: it costs seconds at start-up, and every
+    # script imports the package but only GAN training needs VGG.
+    from torchvision.models import VGG19_Weights
+
+    return VGG19_Weights.IMAGENET1K_V1.url
+
+
 def _imagenet_cache_file() -> Path:
-    url = VGG19_Weights.IMAGENET1K_V1.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(_imagenet_url())
 
 
 def _imagenet_state_dict(timeout: float | None) -> dict[str, torch.Tensor]:
     """torchvision's IMAGENET1K_V1 weights from the torch hub cache, downloading them if needed."""
-    url = VGG19_Weights.IMAGENET1K_V1.url
+    url = _imagenet_url()
     previous_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)
     try:
@@ -51,6 +59,8 @@ def load_vgg_features(weights: str, num_layers: int) -> tuple[nn.Sequential, str
     weights: "imagenet", "random", "auto" (imagenet if cached or downloadable within a few
     seconds, else random) or a path to a state dict (full VGG19 or its `features`).
     """
+    from torchvision.models import vgg19
+
     features = vgg19(weights=None).features
     if weights == "auto":
         try:
@@ -65,10 +75,7 @@ def load_vgg_features(weights: str, num_layers: int) -> tuple[nn.Sequential, str
     elif weights == "random":
         state, weights_used = None, "random"
     else:
-        path = Path(weights)
-        if not path.is_file():
-            raise VGGWeightsError(f"gan.vgg_weights: file {path} does not exist")
-        state, weights_used = torch.load(path, map_location="cpu", weights_only=True), str(path)
+        state, weights_used = load_state_file(weights), weights
     if state is not None:
         prefix = "features."
         if any(key.startswith(prefix) for key in state):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from srgan.config import RuntimeConfig
+from srgan.config import ConfigError, RuntimeConfig
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def setup_runtime(config: RuntimeConfig, device_override: str | None = None) -> 
     """Pick the device and precision; join the process group when started by torchrun."""
     requested = device_override or config.device
     if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for, but CUDA is not available here")
+        raise ConfigError("runtime.device: cuda was asked for, but CUDA is not available here")
     use_cuda = requested == "cuda" or (requested == "auto" and torch.cuda.is_available())
     rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     if use_cuda:
@@ -80,7 +80,7 @@ def setup_runtime(config: RuntimeConfig, device_override: str | None = None) -> 
     if precision == "auto":
         precision = "bf16" if _bf16_native(device) else "fp32"
     if precision == "fp16" and device.type == "cpu":
-        raise RuntimeError("runtime.precision fp16 needs CUDA; use bf16 or fp32 on the CPU")
+        raise ConfigError("runtime.precision: fp16 needs CUDA; use bf16 or fp32 on the CPU")
     amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     return Runtime(device, amp_dtype, config.channels_last, rank, world_size)
 

@@ -160,8 +160,17 @@ def train_gan(
     settings = config.gan
     source = pretrained_generator_path(config, paths)
     pretrained = generator_from_checkpoint(load_checkpoint(source), str(source))
-    if pretrained.scale != config.model.scale or len(pretrained.blocks) != config.model.num_blocks:
-        raise CheckpointError(f"{source} holds a different generator than the config's model")
+    wanted = build_generator(config)
+    if pretrained.state_dict().keys() != wanted.state_dict().keys() or any(
+        tensor.shape != wanted.state_dict()[name].shape
+        for name, tensor in pretrained.state_dict().items()
+    ):
+        model = config.model
+        raise CheckpointError(
+            f"{source} holds a x{pretrained.scale} generator with {len(pretrained.blocks)} blocks "
+            f"of {pretrained.head[0].out_channels} channels, but the config asks for "
+            f"x{model.scale}, {model.num_blocks} blocks of {model.num_channels} channels"
+        )
     if runtime.is_main:
         save_config(config, paths.log_dir / "config.json")
         print(f"GAN training starts from {source}", flush=True)

@@ -72,7 +72,7 @@ def upscale(
         values = np.clip(np.asarray(image, dtype=np.float32), 0, 65535)
         lr_array = np.repeat(values[..., None], 3, axis=-1)
     else:
-        lr_array = np.asarray(image.convert("RGB"))
+        lr_array = np.array(image.convert("RGB"))
     device = next(generator.parameters()).device
     lr_image = torch.from_numpy(lr_array).permute(2, 0, 1)[None].to(device).float() / max_value
 

@@ -20,6 +20,10 @@ from PIL import Image
 
 from srgan.losses import ContentLoss
 
+# The tests use tiny tensors: on a shared 2-core machine a second intra-op thread only spins
+# against other processes (20 tiny generator steps: 0.3 s with one thread, up to 9 s with two).
+torch.set_num_threads(1)
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
 # Two CPUs shared with others: one thread per script, a few scripts at a time.

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SCRIPT_ENV
 from PIL import Image
 
 from srgan.benchmark import VARIANTS, markdown_table, naive_pair
@@ -40,10 +41,13 @@ def test_benchmark_script_writes_json_and_table(tmp_path: Path) -> None:
     # Small batch and image sizes keep this test short; the networks are the full-size ones.
     command += ["--skip-compile", "--json", str(output), "--data", str(tmp_path / "hr")]
     command += ["--batch-size", "2", "--crop-size", "48", "--upscale-size", "16"]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=ROOT, env=SCRIPT_ENV, timeout=600
+    )
     assert result.returncode == 0, result.stderr
     results = json.loads(output.read_text())
     assert results["device"] == "cpu"
+    assert results["load_average"]["start"] >= 0 and results["load_average"]["end"] >= 0
     assert results["versions"]["torch"] == torch.__version__
     assert results["settings"]["batch_size"] == 2 and results["settings"]["crop_size"] == 48
     data = results["data"]
@@ -74,6 +78,7 @@ def test_benchmark_script_rejects_bad_arguments(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             cwd=ROOT,
+            env=SCRIPT_ENV,
             timeout=120,
         )
         assert result.returncode == 2
@@ -86,6 +91,7 @@ def test_markdown_table_speedups() -> None:
     results = {
         "machine": "test CPU (2 cores)",
         "device": "cpu",
+        "load_average": {"start": 0.5, "end": 1.5},
         "versions": {"torch": "x", "cuda": None},
         "settings": {"batch_size": 16, "crop_size": 96, "scale": 4, "upscale_size": 128},
         "data": {
@@ -106,6 +112,7 @@ def test_markdown_table_speedups() -> None:
     }
     results["settings"]["repeats"] = 3
     table = markdown_table(results)
+    assert "load average 0.5 at the start, 1.5 at the end" in table
     assert "| 6,500 pairs/s | 500× |" in table
     assert "| pretrain step: bf16 channels_last | 5 it/s | 2.50× |" in table
     assert "| GAN step: bf16 channels_last | 1 it/s | 2.00× |" in table
@@ -127,7 +134,7 @@ def pipeline_and_naive_batches(
         pairs = [
             naive_pair(paths[index], top, left, transform, crop_size, 4)
             for index, top, left, transform in zip(
-                plan.image_index, plan.top, plan.left, plan.transform
+                plan.image_index, plan.top, plan.left, plan.transform, strict=True
             )
         ]
         naive = (torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs]))
@@ -180,3 +187,33 @@ def test_channels_last_matches_nchw_in_fp32(tmp_path: Path) -> None:
     channels_last = pretrain_losses(batches, channels_last=True)
     assert channels_last == pytest.approx(nchw, rel=1e-4)
     assert nchw[-1] != pytest.approx(nchw[0], rel=1e-3)  # the steps do train
+
+
+def test_prepare_subimages_cuts_overlapping_tiles(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (100, 130, 3), dtype=np.uint8)
+    small = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    (tmp_path / "hr").mkdir()
+    Image.fromarray(image).save(tmp_path / "hr" / "big.png")
+    Image.fromarray(small).save(tmp_path / "hr" / "small.png")
+    script = str(ROOT / "scripts/prepare_subimages.py")
+    arguments = [str(tmp_path / "hr"), str(tmp_path / "sub"), "--size", "48", "--step", "32"]
+    result = subprocess.run(
+        [sys.executable, script, *arguments],
+        capture_output=True,
+        text=True,
+        env=SCRIPT_ENV,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    # Rows start at 0, 32 and 52 (flush with the bottom), columns at 0, 32, 64 and 82.
+    tiles = sorted(path.name for path in (tmp_path / "sub").iterdir())
+    assert tiles == [f"big_s{i:03d}.png" for i in range(1, 13)] + ["small_s001.png"]
+    expected = {
+        "big_s001.png": image[:48, :48],
+        "big_s006.png": image[32:80, 32:80],
+        "big_s012.png": image[52:100, 82:130],
+        "small_s001.png": small,  # smaller than --size: kept whole
+    }
+    for name, pixels in expected.items():
+        np.testing.assert_array_equal(read_image(tmp_path / "sub" / name), pixels)

@@ -1,0 +1,133 @@
+"""CUDA code paths: bf16 and fp16 steps, fused Adam, channels_last (skipped without a GPU)."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY_RUN_NAME, describe, run_script
+
+from srgan.checkpoint import load_checkpoint
+from srgan.config import RuntimeConfig
+from srgan.degradation import degrade
+from srgan.discriminator import Discriminator
+from srgan.generator import Generator
+from srgan.losses import ContentLoss
+from srgan.runtime import Runtime, setup_runtime
+from srgan.steps import LossWeights, gan_step, pretrain_step
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+def cuda_runtime(precision: str, channels_last: bool = True) -> Runtime:
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bf16")
+    config = RuntimeConfig(device="cuda", precision=precision, channels_last=channels_last)
+    return setup_runtime(config)
+
+
+def batch(runtime: Runtime, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(LR in [0, 1], HR in [-1, 1]) as the loop makes them, on the runtime's device and layout."""
+    generator = torch.Generator().manual_seed(seed)
+    hr_image = runtime.to_device(torch.rand(4, 3, 32, 32, generator=generator))
+    return degrade(hr_image, 4), hr_image * 2 - 1
+
+
+def models(
+    runtime: Runtime, content_loss: ContentLoss
+) -> tuple[Generator, Discriminator, ContentLoss]:
+    memory_format = torch.channels_last if runtime.channels_last else torch.contiguous_format
+    torch.manual_seed(0)
+    generator = Generator(num_blocks=2, num_channels=16)
+    discriminator = Discriminator(crop_size=32, num_channels=16)
+    content_loss = copy.deepcopy(content_loss)  # the shared fixture stays on the CPU
+    return tuple(
+        module.to(runtime.device, memory_format=memory_format)
+        for module in (generator, discriminator, content_loss)
+    )
+
+
+def fused_adam(module: torch.nn.Module) -> torch.optim.Adam:
+    return torch.optim.Adam(module.parameters(), lr=1e-4, fused=True)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_steps_with_mixed_precision_give_finite_losses(
+    precision: str, content_losses: dict[str, ContentLoss]
+) -> None:
+    runtime = cuda_runtime(precision)
+    generator, discriminator, content_loss = models(runtime, content_losses["vgg22"])
+    initial = generator.tail.weight.detach().clone()
+    generator_optimizer, discriminator_optimizer = fused_adam(generator), fused_adam(discriminator)
+    generator_scaler, discriminator_scaler = runtime.grad_scaler(), runtime.grad_scaler()
+    # Loss scaling is for fp16 only: bf16 has fp32's exponent range.
+    assert generator_scaler.is_enabled() == (precision == "fp16")
+    for seed in range(3):
+        lr_image, hr_image = batch(runtime, seed)
+        losses = pretrain_step(
+            generator, generator_optimizer, generator_scaler, runtime, lr_image, hr_image
+        )
+        assert torch.isfinite(losses["pixel"]), losses
+    for seed in range(3):
+        lr_image, hr_image = batch(runtime, seed)
+        losses = gan_step(
+            generator,
+            discriminator,
+            discriminator,
+            content_loss,
+            generator_optimizer,
+            discriminator_optimizer,
+            generator_scaler,
+            discriminator_scaler,
+            LossWeights(),
+            runtime,
+            lr_image,
+            hr_image,
+        )
+        for name, value in losses.items():
+            assert value.device.type == "cuda"
+            assert torch.isfinite(value), (name, losses)
+    assert not torch.equal(generator.tail.weight, initial)  # the steps did update
+    for module in (generator, discriminator):
+        for name, parameter in module.named_parameters():
+            assert torch.isfinite(parameter).all(), name
+
+
+def test_channels_last_is_kept_through_the_network_and_matches_nchw() -> None:
+    losses = {}
+    for channels_last in (True, False):
+        runtime = cuda_runtime("fp32", channels_last)
+        lr_image, hr_image = batch(runtime, seed=0)
+        assert hr_image.is_contiguous(memory_format=torch.channels_last) == channels_last
+        torch.manual_seed(0)
+        generator = Generator(num_blocks=2, num_channels=16)
+        if channels_last:
+            generator = generator.to(runtime.device, memory_format=torch.channels_last)
+            # NHWC from the first convolution on (the LR batch itself, made by the degradation's
+            # matmuls, is NCHW), with no hidden conversions back to NCHW.
+            features = generator.blocks(generator.head(lr_image))
+            assert features.is_contiguous(memory_format=torch.channels_last)
+        generator = generator.to(runtime.device)
+        optimizer = fused_adam(generator)
+        scaler = runtime.grad_scaler()
+        losses[channels_last] = [
+            pretrain_step(generator, optimizer, scaler, runtime, *batch(runtime, seed))[
+                "pixel"
+            ].item()
+            for seed in range(3)
+        ]
+    # TF32 (on for training, see setup_runtime) rounds both layouts' convolutions differently.
+    assert losses[True] == pytest.approx(losses[False], rel=1e-2)
+
+
+def test_training_on_cuda_uses_fused_adam_and_auto_precision(
+    tiny_config_args: list[str], tmp_path: Path
+) -> None:
+    args = [*tiny_config_args, "--device", "cuda", "--set", "runtime.precision=auto"]
+    args += ["--run-dir", str(tmp_path), "--max-steps", "2", "--checkpoint-every", "2"]
+    result = run_script("pretrain.py", args, cwd=tmp_path)
+    assert result.returncode == 0, describe(result)
+    expected = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    assert f"device cuda:0, precision {expected}, channels_last" in result.stdout
+    checkpoint = load_checkpoint(tmp_path / "checkpoints" / f"srresnet_x4_{TINY_RUN_NAME}_final.pt")
+    assert checkpoint["optimizers"]["generator"]["param_groups"][0]["fused"] is True

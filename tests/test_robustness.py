@@ -1,0 +1,488 @@
+"""Bad checkpoints, bad data, bad input and non-finite losses: each stops cleanly or is skipped.
+
+User mistakes end the scripts with exit code 2 and one `error: ...` line naming the problem
+(a traceback only with --debug); a NaN stops training with the step named and leaves the last
+finite checkpoint as the newest; unusable data files are skipped with one warning.
+"""
+
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import TinyDataset, describe, run_scripts
+from PIL import Image
+from test_resume import write_generator_checkpoint
+
+from srgan.checkpoint import (
+    FORMAT,
+    CheckpointError,
+    find_resume_checkpoint,
+    load_checkpoint,
+    non_finite_weight,
+    prune_checkpoints,
+    save_checkpoint,
+)
+from srgan.cli import resume_command, stage_main
+from srgan.config import load_config
+from srgan.data import TrainCrops, load_images, load_validation_images
+from srgan.generator import Generator
+from srgan.loop import Interrupted, NonFiniteLossError, RunPaths, Stage, run_stage
+from srgan.runtime import Runtime
+from srgan.stages import pretrain, train_gan
+from srgan.steps import pretrain_step
+
+PREFIX = "srresnet_x4_tiny"
+
+
+# --- checkpoint files -------------------------------------------------------------------------
+
+
+def write_step_checkpoints(folder: Path, steps: list[int]) -> list[Path]:
+    """Checkpoints holding a 100k-float tensor, modified one second apart in step order."""
+    paths = []
+    for index, step in enumerate(steps):
+        path = folder / f"{PREFIX}_step{step:08d}.pt"
+        save_checkpoint({"step": step, "weights": torch.full((100_000,), float(step))}, path)
+        os.utime(path, ns=(10**18 + index * 10**9,) * 2)
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip a byte"])
+def test_damaged_newest_checkpoint_is_reported_and_the_previous_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture, damage: str
+) -> None:
+    paths = write_step_checkpoints(tmp_path, [2, 4, 6])
+    data = bytearray(paths[-1].read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    else:  # in the middle of the tensor's bytes, which torch.load reads without complaint
+        data[len(data) // 2] ^= 0x10
+        damaged = torch.load(io.BytesIO(bytes(data)), weights_only=True)["weights"]
+        assert not torch.equal(damaged, torch.full((100_000,), 6.0))
+    paths[-1].write_bytes(bytes(data))
+    path, state = find_resume_checkpoint(tmp_path, PREFIX)
+    assert path == paths[1] and state["step"] == 4
+    reason = "is truncated or corrupt" if damage == "truncate" else "is corrupt: record"
+    assert f"warning: skipping unusable checkpoint: {paths[-1]} {reason}" in capsys.readouterr().out
+
+
+def test_resume_auto_without_checkpoints_starts_fresh_but_all_unusable_is_an_error(
+    tmp_path: Path,
+) -> None:
+    assert find_resume_checkpoint(tmp_path, PREFIX) is None
+    for path in write_step_checkpoints(tmp_path, [2, 4]):
+        path.write_bytes(b"not a zip archive")
+    with pytest.raises(CheckpointError, match=f"none of the 2 checkpoints {PREFIX}"):
+        find_resume_checkpoint(tmp_path, PREFIX)
+
+
+def test_prune_keeps_the_newest_final_and_best_and_drops_stale_temp_files(tmp_path: Path) -> None:
+    write_step_checkpoints(tmp_path, [2, 4, 6, 8])
+    for tag in ("final", "best"):
+        save_checkpoint({"step": 8}, tmp_path / f"{PREFIX}_{tag}.pt")
+    (tmp_path / f".{PREFIX}_step00000010.pt.abc123.tmp").write_bytes(b"cut short by a kill")
+    other_run = tmp_path / "srresnet_x4_tiny2_step00000002.pt"
+    save_checkpoint({"step": 2}, other_run)
+    prune_checkpoints(tmp_path, PREFIX, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        other_run.name,
+        f"{PREFIX}_best.pt",
+        f"{PREFIX}_final.pt",
+        f"{PREFIX}_step00000006.pt",
+        f"{PREFIX}_step00000008.pt",
+    ]
+
+
+class Payload:
+    """Unpickling this calls os.mkdir(marker): what a malicious checkpoint could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return os.mkdir, (str(self.marker),)
+
+
+def write_payload_checkpoint(path: Path, marker: Path) -> Path:
+    torch.save({"format": FORMAT, "generator": {}, "payload": Payload(marker)}, path)
+    return path
+
+
+def test_checkpoint_with_pickle_payload_is_refused_not_run(tmp_path: Path) -> None:
+    checkpoint = write_payload_checkpoint(tmp_path / "evil.pt", tmp_path / "marker")
+    with pytest.raises(CheckpointError, match=f"refused to load {checkpoint}: it holds Python"):
+        load_checkpoint(checkpoint)
+    assert not (tmp_path / "marker").exists()
+    torch.load(checkpoint, weights_only=False)  # the payload is real: unsafe loading runs it
+    assert (tmp_path / "marker").is_dir()
+
+
+# --- non-finite values and signals, through the real loop -------------------------------------
+
+
+def run_with_hook(
+    tiny_dataset: TinyDataset,
+    tmp_path: Path,
+    hook: Callable[[int, Generator], dict | None],
+    error_type: type[Exception],
+) -> tuple[Exception, Path]:
+    """Pretrain 10 steps, checkpoint every 2, log every 50; `hook(step, generator)` runs after
+    each step and may return losses to report instead of the real ones. Returns the exception
+    the run must end with, and the checkpoint folder."""
+    folders = [
+        f"data.train_dir={tiny_dataset.train_dir}",
+        f"data.valid_dir={tiny_dataset.valid_dir}",
+    ]
+    config = load_config(None, ["name=tiny", *folders])
+    torch.manual_seed(0)
+    generator = Generator(scale=4, num_blocks=2, num_channels=8)
+    optimizer = torch.optim.Adam(generator.parameters(), lr=1e-4)
+    runtime = Runtime(torch.device("cpu"), amp_dtype=None, channels_last=False)
+    scaler = runtime.grad_scaler()
+    steps = []
+
+    def step_fn(lr_image: torch.Tensor, hr_image: torch.Tensor) -> dict[str, torch.Tensor]:
+        steps.append(len(steps) + 1)
+        losses = pretrain_step(generator, optimizer, scaler, runtime, lr_image, hr_image)
+        return hook(steps[-1], generator) or losses
+
+    stage = Stage(
+        name="pretrain",
+        kind="srresnet",
+        stage_id=0,
+        batch_size=2,
+        epochs=10,
+        validate_every=1000,
+        lr_at=lambda step: 1e-4,
+        modules={"generator": generator},
+        optimizers={"generator": optimizer},
+        scalers={"generator": scaler},
+    )
+    paths = RunPaths(tmp_path, tmp_path / "checkpoints")
+    crops = TrainCrops(load_images(tiny_dataset.train_dir, 32), 32)
+    with pytest.raises(error_type) as error:
+        run_stage(
+            stage,
+            step_fn,
+            config=config,
+            runtime=runtime,
+            crops=crops,
+            validation=[],
+            paths=paths,
+            checkpoint_every=2,
+        )
+    return error.value, paths.checkpoint_dir
+
+
+def assert_newest_checkpoint_is_finite_at(folder: Path, step: int) -> None:
+    names = sorted(path.name for path in folder.iterdir())
+    assert names[-1] == f"{PREFIX}_step{step:08d}.pt", names  # nothing later, no _final
+    state = load_checkpoint(folder / names[-1])
+    generator = Generator(scale=4, num_blocks=2, num_channels=8)
+    generator.load_state_dict(state["generator"])
+    assert state["step"] == step and non_finite_weight({"generator": generator}) is None
+
+
+def test_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_finite_checkpoint(
+    tiny_dataset: TinyDataset, tmp_path: Path
+) -> None:
+    def poison(step: int, generator: Generator) -> dict | None:
+        return {"pixel": torch.tensor(float("nan"))} if step == 5 else None
+
+    error, folder = run_with_hook(tiny_dataset, tmp_path, poison, NonFiniteLossError)
+    # Found at the step-6 sync among the steps logged since: step 5, the first bad one.
+    checkpoint = folder / f"{PREFIX}_step00000004.pt"
+    assert str(error) == (
+        f"pretrain step 5: non-finite loss (pixel=nan); the last good checkpoint is {checkpoint}"
+    )
+    assert_newest_checkpoint_is_finite_at(folder, 4)
+
+
+def test_non_finite_weight_is_never_saved(tiny_dataset: TinyDataset, tmp_path: Path) -> None:
+    def poison(step: int, generator: Generator) -> dict | None:
+        if step == 4:  # after the step's loss was computed: only the weights show it
+            with torch.no_grad():
+                generator.head[0].weight[0, 0, 0, 0] = float("inf")
+        return None
+
+    error, folder = run_with_hook(tiny_dataset, tmp_path, poison, NonFiniteLossError)
+    message = str(error)
+    assert message.startswith("pretrain step 4: generator weight head.0.weight is not finite")
+    assert message.endswith(f"the last good checkpoint is {folder / PREFIX}_step00000002.pt")
+    assert_newest_checkpoint_is_finite_at(folder, 2)
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+def test_sigint_saves_after_the_step_and_a_second_one_stops_at_once(
+    tiny_dataset: TinyDataset, tmp_path: Path, signals: int
+) -> None:
+    def interrupt(step: int, generator: Generator) -> None:
+        if step == 3:  # mid-step: the handler runs here, in the main thread
+            for _ in range(signals):
+                os.kill(os.getpid(), signal.SIGINT)
+
+    handler = signal.getsignal(signal.SIGINT)
+    interruption, folder = run_with_hook(tiny_dataset, tmp_path, interrupt, Interrupted)
+    assert signal.getsignal(signal.SIGINT) is handler  # the loop put the handler back
+    assert interruption.exit_code == 130
+    # One signal: step 3 ends and is saved. Two: stop at once, step 3 unfinished; resuming
+    # takes the last periodic checkpoint.
+    saved = 3 if signals == 1 else 2
+    assert str(interruption) == f"stopped by SIGINT after step {saved}"
+    assert interruption.checkpoint == folder / f"{PREFIX}_step{saved:08d}.pt"
+    assert_newest_checkpoint_is_finite_at(folder, saved)
+
+
+# --- bad data ---------------------------------------------------------------------------------
+
+GRAY16 = (np.arange(40 * 48, dtype=np.uint32).reshape(40, 48) * 34).astype(np.uint16)
+PALETTE = np.array([[255, 0, 0], [0, 128, 0], [20, 40, 250]], dtype=np.uint8)
+SKIPPED = {
+    "fake.png": "not a readable image (UnidentifiedImageError)",
+    "notes.txt": "not an image file",
+    "tiny.png": "10x10 is smaller than 32 px",
+    "truncated.png": "failed to decode (image file is truncated",
+}
+
+
+@pytest.fixture(scope="module")
+def bad_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four usable images in odd modes, four files to skip, and a hidden marker to ignore."""
+    folder = tmp_path_factory.mktemp("bad_data")
+    rng = np.random.default_rng(0)
+    (folder / "notes.txt").write_text("not an image\n")
+    (folder / "fake.png").write_text("a text file with an image suffix\n")
+    (folder / ".complete").write_text("{}\n")  # what scripts/download_data.py leaves
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / "cut.png")
+    data = (folder / "cut.png").read_bytes()
+    (folder / "truncated.png").write_bytes(data[: len(data) // 2])
+    (folder / "cut.png").unlink()
+    Image.fromarray(GRAY16).save(folder / "gray16.png")
+    Image.new("CMYK", (48, 40), (0, 255, 255, 0)).save(folder / "cmyk.jpg")
+    rgba = np.zeros((40, 48, 4), dtype=np.uint8)
+    rgba[:, :24] = (10, 20, 30, 0)  # fully transparent: becomes white
+    rgba[:, 24:] = (200, 100, 50, 255)
+    Image.fromarray(rgba).save(folder / "rgba.png")
+    palette = Image.fromarray((np.arange(40 * 48).reshape(40, 48) % 3).astype(np.uint8), "P")
+    palette.putpalette(PALETTE.flatten().tolist())
+    palette.save(folder / "palette.gif")
+    Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)).save(folder / "tiny.png")
+    return folder
+
+
+def test_bad_files_are_skipped_with_one_warning_and_odd_modes_converted(bad_folder: Path) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cmyk, gray16, palette, rgba = load_images(bad_folder, min_size=32)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert message.startswith(f"{bad_folder}: skipped 4 file(s): ")
+    for name, reason in SKIPPED.items():
+        assert f"{name}: {reason}" in message
+    assert all(
+        i.shape == (40, 48, 3) and i.dtype == np.uint8 for i in (cmyk, gray16, palette, rgba)
+    )
+    assert np.array_equal(gray16, np.repeat((GRAY16 >> 8).astype(np.uint8)[:, :, None], 3, 2))
+    indices = np.arange(40 * 48).reshape(40, 48) % 3
+    assert np.array_equal(palette, PALETTE[indices])
+    assert (rgba[:, :24] == 255).all() and (rgba[:, 24:] == (200, 100, 50)).all()
+    assert np.abs(cmyk.astype(int) - (255, 0, 0)).max() <= 8  # JPEG is lossy
+
+
+def test_missing_folder_names_it_with_the_download_hint(tmp_path: Path) -> None:
+    folder = tmp_path / "data" / "DIV2K_train_HR"
+    with pytest.raises(FileNotFoundError, match=f"Dataset folder {folder} not found") as error:
+        load_images(folder, min_size=32)
+    assert "python scripts/download_data.py div2k-train-hr" in str(error.value)
+
+
+def test_empty_folder_stops_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=f"no usable training images .* in {tmp_path}$"):
+        load_images(tmp_path, min_size=32)
+
+
+def test_validation_skips_images_too_small_to_measure(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for name, size in (("big", 48), ("small", 16)):
+        image = rng.integers(0, 256, (size, size + 2, 3), dtype=np.uint8)
+        Image.fromarray(image).save(tmp_path / f"{name}.png")
+    with pytest.warns(UserWarning, match="small.png: 16x16 is smaller than 19 px"):
+        pairs = load_validation_images(tmp_path, scale=4)
+    assert [(name, image.shape) for name, image in pairs] == [("big", (48, 48, 3))]
+
+
+# --- bad input through the scripts --------------------------------------------------------------
+
+
+def test_resume_command_replaces_any_resume_flag() -> None:
+    argv = ["scripts/train.py", "--config", "my run.json", "--resume", "x.pt", "--max-steps", "5"]
+    assert resume_command(argv) == (
+        "python scripts/train.py --config 'my run.json' --max-steps 5 --resume auto"
+    )
+    assert resume_command(["scripts/pretrain.py", "--resume=x.pt"]).endswith("py --resume auto")
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("checkpoints")
+    return {
+        "x2": write_generator_checkpoint(folder / "x2.pt", scale=2),
+        "3 blocks": write_generator_checkpoint(folder / "blocks3.pt", num_blocks=3),
+        "srresnet best": write_generator_checkpoint(folder / "best.pt"),
+        "payload": write_payload_checkpoint(folder / "evil.pt", folder / "marker"),
+    }
+
+
+@pytest.fixture(scope="module")
+def script_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_config_args: list[str],
+    bad_folder: Path,
+    checkpoints: dict[str, Path],
+) -> dict[str, subprocess.CompletedProcess]:
+    """The cases that need a real script process, run a few at a time."""
+    folder = tmp_path_factory.mktemp("script_runs")
+    missing_data = folder / "data" / "DIV2K_train_HR"
+    cases = {
+        "bad data": ["--set", f"data.train_dir={bad_folder}", "--max-steps", "2"],
+        "missing data": ["--set", f"data.train_dir={missing_data}"],
+        "x2 checkpoint": ["--resume", str(checkpoints["x2"])],
+        "payload": ["--resume", str(checkpoints["payload"])],
+        "nan": ["--set", "pretrain.lr=1e30", "--checkpoint-every", "1", "--max-steps", "4"],
+        "debug": ["--resume", str(folder / "missing.pt"), "--debug"],
+    }
+    commands = {
+        label: ("pretrain.py", [*tiny_config_args, "--run-dir", str(folder / label), *args])
+        for label, args in cases.items()
+    }
+    return run_scripts(commands, cwd=folder)
+
+
+def last_line(result: subprocess.CompletedProcess) -> str:
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_bad_data_trains_on_what_it_can_and_names_the_rest(
+    script_runs: dict, bad_folder: Path
+) -> None:
+    result = script_runs["bad data"]
+    assert result.returncode == 0, describe(result)
+    assert "data: 4 training images" in result.stdout
+    warning = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warning) == 1 and f"{bad_folder}: skipped 4 file(s)" in warning[0], describe(result)
+    assert all(name in warning[0] for name in SKIPPED)
+
+
+@pytest.mark.parametrize(
+    ("label", "message"),
+    [
+        ("missing data", "does not exist. Dataset folder {folder}/data/DIV2K_train_HR not found. "
+         "Get it with: python scripts/download_data.py div2k-train-hr"),
+        ("x2 checkpoint", "holds a generator with x2, 2 blocks, 8 channels, but the config asks "
+         "for x4, 2 blocks, 8 channels"),
+        ("payload", "refused to load {checkpoints}/evil.pt: it holds Python objects"),
+        ("debug", "error: checkpoint {folder}/missing.pt does not exist"),
+    ],
+)  # fmt: skip
+def test_script_bad_input_exits_2_with_one_line(
+    script_runs: dict, checkpoints: dict[str, Path], label: str, message: str
+) -> None:
+    result = script_runs[label]
+    folder = Path(result.args[result.args.index("--run-dir") + 1]).parent
+    expected = message.format(folder=folder, checkpoints=checkpoints["x2"].parent)
+    assert result.returncode == 2, describe(result)
+    assert last_line(result).startswith("error: ") and expected in last_line(result)
+    # A traceback only with --debug; the payload never ran.
+    assert ("Traceback" in result.stderr) == (label == "debug"), describe(result)
+    assert not (checkpoints["x2"].parent / "marker").exists()
+
+
+def test_script_nan_stops_naming_the_step_and_keeps_the_last_finite_checkpoint(
+    script_runs: dict,
+) -> None:
+    result = script_runs["nan"]
+    assert result.returncode == 1, describe(result)
+    found = re.fullmatch(
+        r"error: pretrain step (\d+): non-finite loss \(pixel=(nan|inf)\); "
+        r"the last good checkpoint is (\S+)",
+        last_line(result),
+    )
+    assert found, describe(result)
+    step, checkpoint = int(found[1]), Path(found[3])
+    assert checkpoint.name == f"{PREFIX}_step{step - 1:08d}.pt"
+    state = load_checkpoint(checkpoint)
+    generator = Generator(scale=4, num_blocks=2, num_channels=8)
+    generator.load_state_dict(state["generator"])
+    assert non_finite_weight({"generator": generator}) is None
+    assert max(checkpoint.parent.glob(f"{PREFIX}_*.pt")) == checkpoint  # none later, no _final
+
+
+def run_in_process(
+    stage_fn: Callable,
+    args: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> tuple[int, str]:
+    """A script's main as scripts/*.py runs it, in this process: (exit code, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["scripts/script.py", *args])
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # run_main sets it
+    with pytest.raises(SystemExit) as exit_info:
+        stage_main(stage_fn, "test", "")
+    return exit_info.value.code, capsys.readouterr().err
+
+
+# label: (stage function, arguments, text of the error line); {c}: the checkpoints' folder,
+# {d}: this test's folder.
+IN_PROCESS_CASES = {
+    "empty data folder": (pretrain, ["--set", "data.train_dir={d}"], "no usable training images"),
+    "missing config": (pretrain, ["--config", "{d}/nope.json"], "config file {d}/nope.json does"),
+    "missing resume path": (pretrain, ["--resume", "{d}/no.pt"], "checkpoint {d}/no.pt does not"),
+    "best as resume": (
+        pretrain,
+        ["--resume", "{c}/best.pt"],
+        "{c}/best.pt has no optimizers, scalers state to resume from",
+    ),
+    "srresnet into gan": (
+        train_gan,
+        ["--set", "gan.pretrained_generator={c}/best.pt", "--resume", "{c}/best.pt"],
+        "{c}/best.pt is a srresnet checkpoint, but this run trains srgan",
+    ),
+    "pretrained with 3 blocks": (
+        train_gan,
+        ["--set", "gan.pretrained_generator={c}/blocks3.pt"],
+        "{c}/blocks3.pt holds a different generator",
+    ),
+    "missing pretrained": (train_gan, [], "no pretrained SRResNet found for run 'tiny'"),
+}
+
+
+@pytest.mark.parametrize("label", list(IN_PROCESS_CASES))
+def test_bad_input_exits_2_with_one_line(
+    label: str,
+    tiny_config_args: list[str],
+    checkpoints: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    stage_fn, args, message = IN_PROCESS_CASES[label]
+    folders = {"c": checkpoints["x2"].parent, "d": tmp_path}
+    args = [arg.format(**folders) for arg in args]
+    run_dir = tmp_path / "run"
+    code, stderr = run_in_process(
+        stage_fn, [*tiny_config_args, "--run-dir", str(run_dir), *args], monkeypatch, capsys
+    )
+    assert code == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message.format(**folders) in lines[-1], stderr
+    assert "Traceback" not in stderr
