@@ -17,8 +17,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 
 from srgan.cli import run_main
-from srgan.inference import DEFAULT_TILE, PRECISIONS, load_generator, receptive_radius
-from srgan.upscale import plan_outputs, upscale_files
+from srgan.inference import (
+    DEFAULT_TILE,
+    PRECISIONS,
+    autocast_dtype,
+    load_generator,
+    receptive_radius,
+)
+from srgan.upscaling import plan_outputs, upscale_files
 
 
 def parse_args() -> argparse.Namespace:
@@ -86,6 +92,7 @@ def main(args: argparse.Namespace) -> int:
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    autocast_dtype(args.precision, torch.device(device))  # an unsupported choice fails now
     generator = load_generator(args.checkpoint, device)
     scale = generator.scale
     suffix = f"_x{scale}" if args.suffix is None else args.suffix

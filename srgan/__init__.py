@@ -11,7 +11,7 @@ from srgan.imresize import imresize, imresize_torch
 from srgan.inference import load_generator, upscale_tensor
 from srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss
 from srgan.metrics import image_metrics, psnr, rgb_to_y, ssim
-from srgan.upscale import upscale
+from srgan.upscaling import upscale
 
 __all__ = [
     "CheckpointError",

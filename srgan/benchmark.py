@@ -12,6 +12,7 @@ Every number is the median of timed repeats after warm-up steps, which are not c
 hold first-call allocation, cuDNN autotuning and torch.compile).
 """
 
+import copy
 import math
 import os
 import platform
@@ -71,23 +72,35 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def calls_per_second(call: Callable[[], object], device: torch.device, timing: Timing) -> float:
-    """Median rate of `call` over timed repeats, warm-up excluded."""
-    for _ in range(timing.warmup - 1):
-        call()
-    synchronize(device)
-    start = time.perf_counter()
-    call()
-    synchronize(device)
-    calls = max(1, math.ceil(timing.min_seconds / (time.perf_counter() - start)))
-    rates = []
-    for _ in range(timing.repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
+def median_rates(
+    calls: dict[str, Callable[[], object]],
+    device: torch.device,
+    timing: Timing,
+    extra_warmup: dict[str, int] | None = None,
+) -> dict[str, float]:
+    """Median calls per second of each callable, warm-up excluded.
+
+    The timed runs take turns (a, b, c, a, b, c, ...), so a change in the machine's load during
+    the measurement slows all of them alike instead of skewing their ratios.
+    """
+    counts = {}
+    for name, call in calls.items():
+        for _ in range(timing.warmup - 1 + (extra_warmup or {}).get(name, 0)):
             call()
         synchronize(device)
-        rates.append(calls / (time.perf_counter() - start))
-    return statistics.median(rates)
+        start = time.perf_counter()
+        call()
+        synchronize(device)
+        counts[name] = max(1, math.ceil(timing.min_seconds / (time.perf_counter() - start)))
+    rates: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(timing.repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            for _ in range(counts[name]):
+                call()
+            synchronize(device)
+            rates[name].append(counts[name] / (time.perf_counter() - start))
+    return {name: statistics.median(values) for name, values in rates.items()}
 
 
 def machine_description(device: torch.device) -> str:
@@ -181,25 +194,23 @@ def pipeline_pairs(
     return lr_image, hr_image
 
 
-def step_rates(
+def variant_calls(
     variant: Variant,
     device: torch.device,
     content_loss: ContentLoss,
     lr_batch: torch.Tensor,
     hr_batch: torch.Tensor,
     upscale_size: int,
-    timing: Timing,
-) -> dict[str, float]:
-    """Pretrain step/s, GAN step/s and upscaling output megapixels/s for one variant."""
+) -> dict[str, Callable[[], None]]:
+    """One pretrain step, one GAN step and one upscaling call of `variant`, ready to time."""
     runtime = Runtime(device, variant.amp_dtype, variant.channels_last)
-    # contiguous_format, not preserve_format: the shared content loss may come in channels_last.
     memory_format = torch.channels_last if variant.channels_last else torch.contiguous_format
     torch.manual_seed(0)  # every variant starts from the same weights
     generator_bare = Generator().to(device, memory_format=memory_format)
     discriminator_bare = Discriminator(crop_size=hr_batch.shape[-1]).to(
         device, memory_format=memory_format
     )
-    content_loss = content_loss.to(device, memory_format=memory_format)
+    content_loss = copy.deepcopy(content_loss).to(device, memory_format=memory_format)
     # As srgan/stages.py does: the compiled module runs the step, the bare one holds the weights.
     generator = torch.compile(generator_bare) if variant.compile else generator_bare
     discriminator = torch.compile(discriminator_bare) if variant.compile else discriminator_bare
@@ -211,13 +222,14 @@ def step_rates(
     generator_scaler, discriminator_scaler = runtime.grad_scaler(), runtime.grad_scaler()
     lr_image = runtime.to_device(lr_batch)
     hr_image = runtime.to_device(hr_batch) * 2 - 1
-    # torch.compile's first calls (forward, backward, eval) compile: give it extra warm-up.
-    timing = Timing(timing.warmup + 2 * variant.compile, timing.repeats, timing.min_seconds)
+    lr_large = runtime.to_device(torch.rand(1, 3, upscale_size, upscale_size))
 
     def pretrain() -> None:
+        generator.train()
         pretrain_step(generator, generator_optimizer, generator_scaler, runtime, lr_image, hr_image)
 
     def gan() -> None:
+        generator.train()
         gan_step(
             generator,
             discriminator,
@@ -233,23 +245,12 @@ def step_rates(
             hr_image,
         )
 
-    generator.train()
-    rates = {
-        "pretrain_steps_per_second": calls_per_second(pretrain, device, timing),
-        "gan_steps_per_second": calls_per_second(gan, device, timing),
-    }
-    generator.eval()
-    lr_large = runtime.to_device(torch.rand(1, 3, upscale_size, upscale_size))
-
     def upscale() -> None:
+        generator.eval()
         with runtime.autocast():
             upscale_tensor(generator, lr_large)
 
-    output_megapixels = (upscale_size * generator_bare.scale) ** 2 / 1e6
-    rates["upscale_megapixels_per_second"] = output_megapixels * calls_per_second(
-        upscale, device, timing
-    )
-    return rates
+    return {"pretrain": pretrain, "gan": gan, "upscale": upscale}
 
 
 def format_rate(value: float) -> str:
@@ -343,7 +344,8 @@ def run_benchmark(
     def pipeline() -> None:
         pipeline_pairs(crops, runtime, batch_size, scale, batches)
 
-    pipeline_rate = batches * batch_size * calls_per_second(pipeline, device, timing)
+    rate = median_rates({"pipeline": pipeline}, device, timing)["pipeline"]
+    pipeline_rate = batches * batch_size * rate
     log(f"in-RAM pipeline: {pipeline_rate:,.0f} pairs/s (decoding: {decode_seconds:.2f} s/image)")
     results["data"] = {
         "naive_pairs_per_second": naive,
@@ -356,12 +358,27 @@ def run_benchmark(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # random VGG weights: the speed is the same
         content_loss = ContentLoss(layer="vgg54", weights="random")
-    results["compute"] = []
-    for variant in VARIANTS:
-        if variant.compile and skip_compile:
-            continue
-        rates = step_rates(variant, device, content_loss, lr_batch, hr_batch, upscale_size, timing)
-        log(f"{variant.name}: " + ", ".join(f"{k} {v:.3g}" for k, v in rates.items()))
-        results["compute"].append({"variant": variant.name, **rates})
+    variants = [v for v in VARIANTS if not (v.compile and skip_compile)]
+    calls = {
+        v.name: variant_calls(v, device, content_loss, lr_batch, hr_batch, upscale_size)
+        for v in variants
+    }
+    # torch.compile compiles in its first calls (forward, backward, eval): more warm-up.
+    extra_warmup = {v.name: 2 for v in variants if v.compile}
+    rates = {}
+    for kind in ("pretrain", "gan", "upscale"):
+        kind_calls = {name: variant[kind] for name, variant in calls.items()}
+        rates[kind] = median_rates(kind_calls, device, timing, extra_warmup)
+        log(f"{kind} calls/s: " + ", ".join(f"{n} {r:.3g}" for n, r in rates[kind].items()))
+    output_megapixels = (upscale_size * scale) ** 2 / 1e6
+    results["compute"] = [
+        {
+            "variant": v.name,
+            "pretrain_steps_per_second": rates["pretrain"][v.name],
+            "gan_steps_per_second": rates["gan"][v.name],
+            "upscale_megapixels_per_second": rates["upscale"][v.name] * output_megapixels,
+        }
+        for v in variants
+    ]
     results["load_average"]["end"] = os.getloadavg()[0]
     return results

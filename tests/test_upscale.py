@@ -12,7 +12,7 @@ from PIL import Image
 from srgan.checkpoint import save_checkpoint
 from srgan.generator import Generator
 from srgan.inference import load_generator, receptive_radius, upscale_tensor
-from srgan.upscale import plan_outputs, upscale, upscale_files
+from srgan.upscaling import plan_outputs, upscale, upscale_files
 
 SCALE = 4
 
@@ -167,7 +167,7 @@ def test_non_finite_tiles_are_redone_in_fp32(tiny_generator: Generator) -> None:
     hook = tiny_generator.register_forward_hook(lambda module, inputs, output: output / 0 - 1)
     try:
         with pytest.raises(ValueError, match="fp32 output is not finite"):
-            upscale_tensor(tiny_generator, lr_image)
+            upscale(tiny_generator, rgb_image(20, 20))
     finally:
         hook.remove()
 

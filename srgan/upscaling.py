@@ -8,7 +8,6 @@ uint16) canvas, so an 8000x8000 result costs 192 MB, not a 768 MB float32 image.
 
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +83,8 @@ def upscale(
     luma = torch.tensor(LUMA_WEIGHTS, device=device).view(3, 1, 1)
 
     def write(rows: slice, cols: slice, sr_tile: torch.Tensor) -> None:
+        if not torch.isfinite(sr_tile).all():  # even in fp32: never save NaN as black pixels
+            raise ValueError("the generator's fp32 output is not finite: its weights are broken")
         sr_tile = sr_tile[0]
         if gray:
             sr_tile = (sr_tile * luma).sum(dim=0, keepdim=True)
@@ -154,13 +155,13 @@ def save_png(image: Image.Image, path: Path) -> None:
     """Write a PNG via a temp file and rename, so an interrupted run leaves no partial output
     (which a later run would then refuse to overwrite)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # Not tempfile.mkstemp: its files are private (0600), an image should get the usual mode.
+    temp_path = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(handle, "wb") as file:
-            image.save(file, format="PNG")
-        os.replace(temp_name, path)
+        image.save(temp_path, format="PNG")
+        os.replace(temp_path, path)
     except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
+        temp_path.unlink(missing_ok=True)
         raise
 
 
