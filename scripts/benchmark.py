@@ -49,6 +49,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--images", type=int, default=4, help="how many images of the folder to use"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for torch (default: torch's choice, one per core); on a CPU shared "
+        "with other work, 1 avoids threads stalling while they wait for each other",
+    )
     parser.add_argument("--batch-size", type=int, default=16, help="training batch size")
     parser.add_argument("--crop-size", type=int, default=96, help="HR crop size in pixels")
     parser.add_argument(
@@ -65,7 +72,7 @@ def main() -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda was asked for, but CUDA is not available here", file=sys.stderr)
         return 2
-    for flag in ("images", "batch_size", "crop_size", "upscale_size"):
+    for flag in ("images", "threads", "batch_size", "crop_size", "upscale_size"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             print(f"error: --{flag.replace('_', '-')} must be >= 1, got {value}", file=sys.stderr)
@@ -73,6 +80,8 @@ def main() -> int:
     if args.crop_size % 16:
         print(f"error: --crop-size must be a multiple of 16, got {args.crop_size}", file=sys.stderr)
         return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda":
         # What setup_runtime turns on for training.

@@ -261,7 +261,8 @@ def markdown_table(results: dict) -> str:
     """The results as one README-ready markdown table, speed-ups against each group's baseline."""
     settings, data = results["settings"], results["data"]
     lines = [
-        f"Machine: {results['machine']}; torch {results['versions']['torch']}"
+        f"Machine: {results['machine']}, {settings['torch_threads']} torch thread(s); "
+        f"torch {results['versions']['torch']}"
         + (f", CUDA {results['versions']['cuda']}" if results["device"] == "cuda" else "")
         + f". Batch {settings['batch_size']}, {settings['crop_size']} px HR crops, "
         f"x{settings['scale']}; upscaling a {settings['upscale_size']} px LR image; "
@@ -324,6 +325,7 @@ def run_benchmark(
             "crop_size": crop_size,
             "scale": scale,
             "upscale_size": upscale_size,
+            "torch_threads": torch.get_num_threads(),
             "images": [str(path) for path in image_paths],
             "quick": quick,
             "warmup": timing.warmup,

@@ -100,7 +100,14 @@ def test_markdown_table_speedups() -> None:
         "device": "cpu",
         "load_average": {"start": 0.5, "end": 1.5},
         "versions": {"torch": "x", "cuda": None},
-        "settings": {"batch_size": 16, "crop_size": 96, "scale": 4, "upscale_size": 128},
+        "settings": {
+            "batch_size": 16,
+            "crop_size": 96,
+            "scale": 4,
+            "upscale_size": 128,
+            "torch_threads": 2,
+            "repeats": 3,
+        },
         "data": {
             "naive_pairs_per_second": 13.0,
             "naive_workers": 2,
@@ -117,8 +124,8 @@ def test_markdown_table_speedups() -> None:
             },
         ],
     }
-    results["settings"]["repeats"] = 3
     table = markdown_table(results)
+    assert table.startswith("Machine: test CPU (2 cores), 2 torch thread(s); torch x.")
     assert "load average 0.5 at the start, 1.5 at the end" in table
     assert "| 6,500 pairs/s | 500× |" in table
     assert "| pretrain step: bf16 channels_last | 5 it/s | 2.50× |" in table
