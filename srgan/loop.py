@@ -329,7 +329,7 @@ def run_stage(
                 if validate_now:
                     plot_curves(_read_metrics(paths.metrics_file), paths.log_dir / "curves.png")
             interrupt = bool(received)
-            if runtime.distributed:
+            if runtime.distributed and dist.is_initialized():
                 flag = torch.tensor([float(interrupt)], device=runtime.device)
                 dist.all_reduce(flag, op=dist.ReduceOp.MAX)
                 interrupt = bool(flag.item())
