@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from srgan.checkpoint import CheckpointError, checkpoint_name, load_checkpoint
-from srgan.config import Config, save_config
+from srgan.config import Config, ConfigError, save_config
 from srgan.data import TrainCrops, load_images, load_validation_images
 from srgan.discriminator import Discriminator
 from srgan.generator import Generator
@@ -37,6 +37,10 @@ def _prepare(module: nn.Module, config: Config, runtime: Runtime) -> tuple[nn.Mo
     memory_format = torch.channels_last if runtime.channels_last else torch.preserve_format
     module = module.to(runtime.device, memory_format=memory_format)
     if runtime.distributed and config.runtime.sync_batchnorm:
+        if runtime.device.type != "cuda":
+            raise ConfigError(
+                "runtime.sync_batchnorm needs CUDA (PyTorch's SyncBatchNorm has no CPU version)"
+            )
         module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
     bare = module
     if runtime.distributed:
