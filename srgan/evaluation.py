@@ -197,7 +197,8 @@ def comparison_image(
         font = ImageFont.load_default(size=CAPTION_FONT_SIZE)
     except TypeError:  # Pillow < 10.1 only has the small fixed-size bitmap font
         font = ImageFont.load_default()
-    text_height = font.getbbox("Ag")[3]
+    line_height = font.getbbox("Ag")[3] + 4
+    text_height = line_height * max(caption.count("\n") + 1 for caption, _ in panels)
 
     panel_height, panel_width = height * zoom, width * zoom
     canvas = Image.new(
@@ -218,11 +219,16 @@ def comparison_image(
         crop = np.repeat(np.repeat(crop, zoom, axis=0), zoom, axis=1).astype(np.uint8)
         x = index * (panel_width + PANEL_GAP)
         canvas.paste(Image.fromarray(crop), (x, 0))
-        text_width = draw.textlength(caption, font=font)
-        draw.text(
-            (x + (panel_width - text_width) / 2, panel_height + PANEL_GAP),
-            caption,
-            fill="black",
-            font=font,
-        )
+        # One centred line per caption line (e.g. the method, then its PSNR/SSIM).
+        for line_index, line in enumerate(caption.split("\n")):
+            text_width = draw.textlength(line, font=font)
+            draw.text(
+                (
+                    x + (panel_width - text_width) / 2,
+                    panel_height + PANEL_GAP + line_index * line_height,
+                ),
+                line,
+                fill="black",
+                font=font,
+            )
     return canvas

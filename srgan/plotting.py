@@ -1,10 +1,22 @@
 """Training curves as a PNG, drawn with PIL so plotting needs no extra dependency."""
 
+import math
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-COLORS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189))
+COLORS = (
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+)
 
 
 def _panel(
@@ -45,19 +57,25 @@ def _panel(
 
 
 def plot_curves(rows: list[dict], path: Path) -> None:
-    """Loss terms (top) and validation PSNR-Y (bottom) against the step, one colour per series."""
+    """log10 of the loss terms (top) and validation PSNR-Y (bottom), one colour per series.
+
+    The x axis is the step across both stages: GAN steps continue after the last pretraining
+    step, so the two stages sit side by side instead of on top of each other.
+    """
     losses: dict[str, list[tuple[float, float]]] = {}
     psnr: dict[str, list[tuple[float, float]]] = {}
+    pretrain_steps = max((r["step"] for r in rows if r.get("stage") == "pretrain"), default=0)
     for row in rows:
         prefix = row.get("stage", "")
+        x = row["step"] + (pretrain_steps if prefix == "gan" else 0)
         for key, value in row.items():
-            if key.startswith("loss/"):
-                losses.setdefault(f"{prefix} {key[5:]}", []).append((row["step"], value))
+            if key.startswith("loss/") and value > 0:
+                losses.setdefault(f"{prefix} {key[5:]}", []).append((x, math.log10(value)))
             elif key == "valid/psnr_y":
-                psnr.setdefault(f"{prefix} PSNR-Y (dB)", []).append((row["step"], value))
+                psnr.setdefault(f"{prefix} PSNR-Y (dB)", []).append((x, value))
     image = Image.new("RGB", (800, 600), (255, 255, 255))
     draw = ImageDraw.Draw(image)
-    _panel(draw, (40, 30, 780, 280), "training losses", losses)
+    _panel(draw, (40, 30, 780, 280), "training losses (log10)", losses)
     _panel(draw, (40, 330, 780, 580), "validation", psnr)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)

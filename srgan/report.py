@@ -49,7 +49,7 @@ def write_comparisons(
         panels = []
         for method, sr_image in outputs.items():
             row = scores[(method, image_name)]
-            panels.append((f"{method} {row['psnr_y']:.2f} dB / {row['ssim_y']:.3f}", sr_image))
+            panels.append((f"{method}\n{row['psnr_y']:.2f} dB / {row['ssim_y']:.3f}", sr_image))
         panels.append(("HR", hr_images[image_name]))
         path = out_dir / f"{Path(image_name).stem}_comparison.png"
         comparison_image(hr_images[image_name], panels).save(path)
