@@ -1,0 +1,77 @@
+"""scripts/evaluate.py end to end: a checkpoint against bicubic, files written, bad input."""
+
+import csv
+import json
+
+import numpy as np
+import torch
+from conftest import TINY_RUN_NAME, describe, run_script
+from PIL import Image
+
+from srgan.checkpoint import load_checkpoint, save_checkpoint
+from srgan.evaluation import PANEL_GAP
+
+
+def test_evaluate_checkpoint_writes_results_images_and_comparisons(
+    pretrained_run, tiny_dataset, tmp_path
+):
+    checkpoint = pretrained_run.run_dir / "checkpoints" / f"srresnet_x4_{TINY_RUN_NAME}_final.pt"
+    out = tmp_path / "results"
+    args = ["--checkpoint", str(checkpoint), "--data", str(tiny_dataset.valid_dir)]
+    result = run_script("evaluate.py", [*args, "--out", str(out), "--save-images"], tmp_path)
+    assert result.returncode == 0, describe(result)
+
+    results = json.loads((out / "results.json").read_text())
+    dataset = tiny_dataset.valid_dir.name
+    methods = results[dataset]
+    assert set(methods) == {"bicubic", checkpoint.stem}
+    num_images = len(list(tiny_dataset.valid_dir.glob("*.png")))
+    for metrics in methods.values():
+        assert metrics["num_images"] == num_images
+        assert 5 < metrics["psnr_y"] < 60 and 0 < metrics["ssim_y"] <= 1
+    # The bicubic numbers do not depend on the model: a 4-step model must not score the same.
+    assert methods["bicubic"]["psnr_y"] != methods[checkpoint.stem]["psnr_y"]
+
+    table = (out / "results.md").read_text()
+    assert f"| {dataset} | bicubic | {num_images} | {methods['bicubic']['psnr_y']:.2f} |" in table
+    with (out / "per_image.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 2 * num_images
+    mean_from_rows = np.mean([float(r["psnr_y"]) for r in rows if r["method"] == "bicubic"])
+    assert abs(mean_from_rows - methods["bicubic"]["psnr_y"]) < 1e-9
+
+    saved = sorted((out / "images" / dataset / checkpoint.stem).glob("*.png"))
+    assert len(saved) == num_images
+    hr = Image.open(sorted(tiny_dataset.valid_dir.glob("*.png"))[0])
+    assert Image.open(saved[0]).size == (hr.width // 4 * 4, hr.height // 4 * 4)
+
+    comparisons = sorted((out / "comparisons" / dataset).glob("*_comparison.png"))
+    assert len(comparisons) == num_images
+    picture = Image.open(comparisons[0])
+    # Three panels (bicubic | model | HR) of the same width, with gaps between them.
+    panel_width = (picture.width - 2 * PANEL_GAP) / 3
+    assert panel_width == int(panel_width) and panel_width >= hr.width // 4 * 4
+
+
+def test_evaluate_refuses_bad_input_with_one_line(pretrained_run, tiny_dataset, tmp_path):
+    state = load_checkpoint(
+        pretrained_run.run_dir / "checkpoints" / f"srresnet_x4_{TINY_RUN_NAME}_final.pt"
+    )
+    x2 = tmp_path / "x2.pt"
+    save_checkpoint({**state, "model": {**state["model"], "scale": 2}}, x2)
+    not_ours = tmp_path / "weights.pt"
+    torch.save({"weight": torch.zeros(2)}, not_ours)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    data = ["--data", str(tiny_dataset.valid_dir), "--out", str(tmp_path / "out")]
+    cases = {
+        "wrong scale": (["--checkpoint", str(x2), *data, "--scale", "4"], "x2"),
+        "not ours": (["--checkpoint", str(not_ours), *data], "not an srgan checkpoint"),
+        "empty folder": (["--method", "bicubic", "--data", str(empty)], "no images"),
+        "missing folder": (["--method", "bicubic", "--data", str(tmp_path / "nope")], "not found"),
+    }
+    for label, (args, message) in cases.items():
+        result = run_script("evaluate.py", args, tmp_path)
+        assert result.returncode == 2, f"{label}: {describe(result)}"
+        assert message in result.stderr, f"{label}: {describe(result)}"
+        assert "Traceback" not in result.stderr, label
