@@ -1,7 +1,6 @@
 """Tests for folder evaluation, degradations, comparison pictures and the benchmark numbers."""
 
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -207,14 +206,12 @@ FLOAT_Y_IMAGES = {"baby.png": (31.7842, 0.8575), "bridge.png": (23.1451, 0.5403)
 
 @pytest.mark.skipif(not BENCHMARKS.is_dir(), reason=f"no benchmark images at {BENCHMARKS}")
 def test_bicubic_x4_reproduces_published_benchmarks() -> None:
-    start = time.perf_counter()
     results = {}
     for name in ("Set5", "Set14"):
         hr_paths = list_images(BENCHMARKS / name / "HR")
         results[name] = evaluate_folder(
             lambda lr_image: bicubic_upscale(lr_image, 4), hr_paths, 4, progress=False
         )
-    elapsed = time.perf_counter() - start
 
     for name, (means, rows) in results.items():
         published_psnr, published_ssim = PUBLISHED[name]
@@ -228,4 +225,3 @@ def test_bicubic_x4_reproduces_published_benchmarks() -> None:
                 reference_psnr, reference_ssim = FLOAT_Y_IMAGES[row["image"]]
                 assert row["psnr_y"] == pytest.approx(reference_psnr, abs=1e-3)
                 assert row["ssim_y"] == pytest.approx(reference_ssim, abs=1e-4)
-    assert elapsed < 30  # ~2 s on 2 CPU cores; generous so a busy machine does not fail it
