@@ -25,9 +25,25 @@ class CheckpointError(RuntimeError):
     """A file that is not a usable checkpoint of ours; the message names it."""
 
 
+def checkpoint_prefix(kind: str, scale: int, run_name: str) -> str:
+    """The part of a run's checkpoint names before the tag, e.g. srresnet_x4_quickstart."""
+    return f"{kind}_x{scale}_{run_name}"
+
+
 def checkpoint_name(kind: str, scale: int, run_name: str, tag: str) -> str:
     """e.g. srresnet_x4_quickstart_best.pt, srgan_x4_div2k_step00020000.pt."""
-    return f"{kind}_x{scale}_{run_name}_{tag}.pt"
+    return f"{checkpoint_prefix(kind, scale, run_name)}_{tag}.pt"
+
+
+def generator_spec(scale: int, num_blocks: int, num_channels: int) -> dict:
+    """The `model` entry of a checkpoint: what it takes to rebuild its generator."""
+    return {"scale": scale, "num_blocks": num_blocks, "num_channels": num_channels}
+
+
+def describe_generator(model: dict | None) -> str:
+    model = model if isinstance(model, dict) else {}
+    scale, blocks, channels = (model.get(k) for k in ("scale", "num_blocks", "num_channels"))
+    return f"x{scale}, {blocks} blocks, {channels} channels"
 
 
 def save_checkpoint(state: dict, path: Path) -> None:
@@ -143,12 +159,6 @@ def load_resume_checkpoint(resume: str, folder: Path, prefix: str) -> tuple[Path
     return Path(resume), load_checkpoint(resume)
 
 
-def _describe_model(model: dict | None) -> str:
-    model = model if isinstance(model, dict) else {}
-    scale, blocks, channels = (model.get(k) for k in ("scale", "num_blocks", "num_channels"))
-    return f"x{scale}, {blocks} blocks, {channels} channels"
-
-
 def check_resumable(state: dict, path: Path, kind: str, model: dict, modules: list[str]) -> None:
     """Refuse, saying why, a checkpoint that cannot continue this run's training."""
     if state.get("kind") != kind:
@@ -157,8 +167,8 @@ def check_resumable(state: dict, path: Path, kind: str, model: dict, modules: li
         )
     if state.get("model") != model:
         raise CheckpointError(
-            f"{path} holds a generator with {_describe_model(state.get('model'))}, but the "
-            f"config asks for {_describe_model(model)}"
+            f"{path} holds a generator with {describe_generator(state.get('model'))}, but the "
+            f"config asks for {describe_generator(model)}"
         )
     missing = [name for name in (*modules, "optimizers", "scalers") if name not in state]
     if missing:

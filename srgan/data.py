@@ -17,6 +17,7 @@ with one warning that lists them, and any other mode (gray, palette, CMYK, RGBA,
 converted to 8-bit RGB. Only a missing folder, or one with no usable image, is an error.
 """
 
+import functools
 import queue
 import threading
 import warnings
@@ -52,15 +53,21 @@ def other_files(folder: str | Path) -> list[Path]:
     )
 
 
+def gray16_to_uint8(image: Image.Image) -> np.ndarray:
+    """A 16-bit gray PIL image ("I;16*"; "I" holds 32-bit ints, read as 16-bit) -> HxW uint8.
+
+    Keeps the top 8 bits, where PIL's convert() would clip every value above 255 to white.
+    """
+    values = np.asarray(image, dtype=np.uint32)
+    if image.mode != "I" or values.max() > 255:
+        values = np.minimum(values >> 8, 255)
+    return values.astype(np.uint8)
+
+
 def to_rgb_uint8(image: Image.Image) -> np.ndarray:
     """Any PIL image (gray, palette, CMYK, RGBA, 16-bit) -> HxWx3 uint8 RGB."""
     if image.mode.startswith("I"):
-        # 16-bit gray ("I;16*"; "I" holds 32-bit ints, which we read as 16-bit): keep the top
-        # 8 bits, where PIL's convert() would clip every value above 255 to white.
-        values = np.asarray(image, dtype=np.uint32)
-        if image.mode != "I" or values.max() > 255:
-            values = np.minimum(values >> 8, 255)
-        return np.repeat(values.astype(np.uint8)[:, :, None], 3, axis=2)
+        return np.repeat(gray16_to_uint8(image)[:, :, None], 3, axis=2)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         # Composite on white so transparent regions do not turn into arbitrary colours.
         rgba = image.convert("RGBA")
@@ -144,13 +151,16 @@ class TrainCrops:
     def steps_per_epoch(self, batch_size: int) -> int:
         return max(1, len(self.images) * self.crops_per_image // batch_size)
 
+    @functools.lru_cache(maxsize=2)  # noqa: B019 (one TrainCrops per run; frees with it)
+    def _epoch_order(self, seed: int, stage: int, epoch: int) -> np.ndarray:
+        """Each image crops_per_image times, shuffled per epoch (computed once per epoch)."""
+        order = np.tile(np.arange(len(self.images)), self.crops_per_image)
+        return np.random.default_rng([seed, stage, epoch]).permutation(order)
+
     def plan(
         self, seed: int, stage: int, epoch: int, step_in_epoch: int, batch_size: int
     ) -> CropPlan:
-        # Each image appears crops_per_image times per epoch, in a per-epoch shuffled order.
-        epoch_rng = np.random.default_rng([seed, stage, epoch])
-        order = np.tile(np.arange(len(self.images)), self.crops_per_image)
-        order = epoch_rng.permutation(order)
+        order = self._epoch_order(seed, stage, epoch)
         start = step_in_epoch * batch_size
         image_index = np.resize(order[start : start + batch_size], batch_size)
         step_rng = np.random.default_rng([seed, stage, epoch, step_in_epoch])

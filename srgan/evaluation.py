@@ -14,7 +14,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
-from srgan.data import IMAGE_SUFFIXES, find_images
+from srgan.data import IMAGE_SUFFIXES, find_images, gray16_to_uint8
 from srgan.degradation import gaussian_downsample
 from srgan.imresize import imresize, modcrop
 from srgan.metrics import gray_from_rgb, image_metrics
@@ -46,10 +46,7 @@ def load_image(path: Path) -> np.ndarray:
         if image.mode == "L":
             return np.array(image)
         if image.mode.startswith("I"):
-            # 16-bit grayscale: PIL's convert would clip to 255 rather than rescale, so map
-            # 0..65535 to 0..255 here.
-            values = np.clip(np.array(image, dtype=np.float64), 0, 65535) / 257.0
-            return np.floor(values + 0.5).astype(np.uint8)
+            return gray16_to_uint8(image)
         return np.array(image.convert("RGB"))
 
 

@@ -28,7 +28,9 @@ from tqdm import tqdm
 from srgan.checkpoint import (
     check_resumable,
     checkpoint_name,
+    checkpoint_prefix,
     config_changes,
+    generator_spec,
     load_resume_checkpoint,
     non_finite_weight,
     prune_checkpoints,
@@ -158,17 +160,13 @@ def run_stage(
 ) -> dict:
     """Train one stage to its end (or `max_steps`); returns {"step", "best_psnr_y", final paths}."""
     scale = config.model.scale
-    prefix = checkpoint_name(stage.kind, scale, config.name, "")[: -len("_.pt")]
+    prefix = checkpoint_prefix(stage.kind, scale, config.name)
     steps_per_epoch = crops.steps_per_epoch(stage.batch_size)
     total_steps = stage.epochs * steps_per_epoch
     end_step = total_steps if max_steps is None else min(total_steps, max_steps)
     checkpoint_every = checkpoint_every or config.runtime.checkpoint_every
     generator = stage.modules["generator"]
-    model = {
-        "scale": scale,
-        "num_blocks": config.model.num_blocks,
-        "num_channels": config.model.num_channels,
-    }
+    model = generator_spec(scale, config.model.num_blocks, config.model.num_channels)
     step, best_psnr = 0, -float("inf")
     last_saved: Path | None = None  # the newest periodic checkpoint, named if the run fails
 

@@ -13,7 +13,13 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from srgan.checkpoint import CheckpointError, checkpoint_name, load_checkpoint
+from srgan.checkpoint import (
+    CheckpointError,
+    checkpoint_name,
+    describe_generator,
+    generator_spec,
+    load_checkpoint,
+)
 from srgan.config import Config, ConfigError, save_config
 from srgan.data import TrainCrops, load_images, load_validation_images
 from srgan.discriminator import Discriminator
@@ -163,18 +169,14 @@ def train_gan(
     """Stage 2: SRGAN from the pretrained generator with the perceptual loss (paper Eq. 3)."""
     settings = config.gan
     source = pretrained_generator_path(config, paths)
-    pretrained = generator_from_checkpoint(load_checkpoint(source), str(source))
-    wanted = build_generator(config)
-    if pretrained.state_dict().keys() != wanted.state_dict().keys() or any(
-        tensor.shape != wanted.state_dict()[name].shape
-        for name, tensor in pretrained.state_dict().items()
-    ):
-        model = config.model
+    checkpoint = load_checkpoint(source)
+    wanted = generator_spec(config.model.scale, config.model.num_blocks, config.model.num_channels)
+    if checkpoint.get("model") != wanted:
         raise CheckpointError(
-            f"{source} holds a x{pretrained.scale} generator with {len(pretrained.blocks)} blocks "
-            f"of {pretrained.head[0].out_channels} channels, but the config asks for "
-            f"x{model.scale}, {model.num_blocks} blocks of {model.num_channels} channels"
+            f"{source} holds a generator with {describe_generator(checkpoint.get('model'))}, "
+            f"but the config asks for {describe_generator(wanted)}"
         )
+    pretrained = generator_from_checkpoint(checkpoint, str(source))
     if runtime.is_main:
         save_config(config, paths.log_dir / "config.json")
         print(f"GAN training starts from {source}", flush=True)

@@ -460,7 +460,7 @@ IN_PROCESS_CASES = {
     "pretrained with 3 blocks": (
         train_gan,
         ["--set", "gan.pretrained_generator={c}/blocks3.pt"],
-        "{c}/blocks3.pt holds a x4 generator with 3 blocks of 8 channels",
+        "{c}/blocks3.pt holds a generator with x4, 3 blocks, 8 channels",
     ),
     "missing pretrained": (train_gan, [], "no pretrained SRResNet found for run 'tiny'"),
 }
