@@ -22,15 +22,15 @@ data = config.data
 print(config.name, config.model.scale, int(data.sample_data), data.train_dir, data.valid_dir)
 PY
 )
-if [ "$sample_data" = 1 ]; then
-    "$PYTHON_BIN" scripts/prepare_sample_data.py --config "$config"
+# Sample data is written by the training scripts themselves; any other data must be there.
+if [ "$sample_data" = 0 ]; then
+    for folder in "$train_dir" "$valid_dir"; do
+        if [ ! -d "$folder" ]; then
+            "$PYTHON_BIN" -c "import sys; from srgan.tools.download import missing_data_hint; print('error: ' + missing_data_hint(sys.argv[1]), file=sys.stderr)" "$folder"
+            exit 2
+        fi
+    done
 fi
-for folder in "$train_dir" "$valid_dir"; do
-    if [ ! -d "$folder" ]; then
-        "$PYTHON_BIN" -c "import sys; from srgan.download import missing_data_hint; print('error: ' + missing_data_hint(sys.argv[1]), file=sys.stderr)" "$folder"
-        exit 2
-    fi
-done
 
 start=$(date +%s)
 "$PYTHON_BIN" scripts/pretrain.py --config "$config" --resume auto "$@"

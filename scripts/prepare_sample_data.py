@@ -1,38 +1,11 @@
-"""Write the built-in sample images (from scikit-image) for the quickstart.
+"""Write the built-in sample images for the quickstart.
 
-python scripts/prepare_sample_data.py --config configs/quickstart.json
+Same as the `srgan-sample-data` command of the installed package; `--help` lists the options.
 """
 
-import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from srgan.config import ConfigError, load_config
-from srgan.sample_data import write_sample_data
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--config",
-        default="configs/quickstart.json",
-        help="config whose data.train_dir / data.valid_dir receive the images",
-    )
-    args = parser.parse_args()
-    try:
-        config = load_config(args.config, check_paths=False)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    train, valid = write_sample_data(Path(config.data.train_dir), Path(config.data.valid_dir))
-    print(
-        f"sample data: {len(train)} training images in {config.data.train_dir}, "
-        f"{len(valid)} validation images in {config.data.valid_dir}"
-    )
-    return 0
-
+from srgan.commands.prepare_sample_data import main
 
 if __name__ == "__main__":
     sys.exit(main())

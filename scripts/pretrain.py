@@ -1,16 +1,11 @@
-"""Stage 1: pretrain SRResNet with the pixel MSE (Ledig et al., arXiv 1609.04802, Section 3.2).
+"""Stage 1: pretrain SRResNet with the pixel MSE.
 
-python scripts/pretrain.py --config configs/quickstart.json
-torchrun --nproc_per_node=4 scripts/pretrain.py --config config.json
+Same as the `srgan-pretrain` command of the installed package; `--help` lists the options.
 """
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from srgan.cli import stage_main
-from srgan.stages import pretrain
+from srgan.commands.pretrain import main
 
 if __name__ == "__main__":
-    stage_main(pretrain, "pretraining SRResNet", __doc__)
+    sys.exit(main())

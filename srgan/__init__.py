@@ -1,17 +1,20 @@
 """SRGAN (Ledig et al., "Photo-Realistic Single Image Super-Resolution Using a Generative
-Adversarial Network", arXiv 1609.04802) in plain PyTorch."""
+Adversarial Network", arXiv 1609.04802) in plain PyTorch.
+
+The package's top level is the training core (models, losses, data, config, loop,
+evaluation); `srgan.tools` holds what is built on it (download, upscaling files, export,
+benchmark) and `srgan.commands` the command-line entry points. Imports point that way only.
+"""
 
 from srgan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from srgan.config import Config, ConfigError, load_config
-from srgan.degradation import degrade
+from srgan.degradation import degrade_batch, degrade_image
 from srgan.discriminator import Discriminator
-from srgan.export import export_onnx, export_safetensors, export_torchscript
-from srgan.generator import Generator
+from srgan.generator import Generator, GeneratorSpec
 from srgan.imresize import imresize, imresize_torch
 from srgan.inference import load_generator, upscale_tensor
 from srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss
 from srgan.metrics import image_metrics, psnr, rgb_to_y, ssim
-from srgan.upscaling import upscale
 
 __all__ = [
     "CheckpointError",
@@ -20,11 +23,10 @@ __all__ = [
     "ContentLoss",
     "Discriminator",
     "Generator",
-    "degrade",
+    "GeneratorSpec",
+    "degrade_batch",
+    "degrade_image",
     "discriminator_loss",
-    "export_onnx",
-    "export_safetensors",
-    "export_torchscript",
     "generator_adversarial_loss",
     "image_metrics",
     "imresize",
@@ -36,6 +38,5 @@ __all__ = [
     "rgb_to_y",
     "save_checkpoint",
     "ssim",
-    "upscale",
     "upscale_tensor",
 ]

@@ -7,15 +7,14 @@ because torch.load itself reads a flipped bit in a tensor without complaint.
 """
 
 import json
-import os
-import pickle
-import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
+
+from srgan.files import UnsafeFileError, atomic_write, load_state_file
+from srgan.generator import Generator, GeneratorSpec
 
 FORMAT = "srgan-checkpoint"
 VERSION = 1
@@ -35,61 +34,11 @@ def checkpoint_name(kind: str, scale: int, run_name: str, tag: str) -> str:
     return f"{checkpoint_prefix(kind, scale, run_name)}_{tag}.pt"
 
 
-def generator_spec(scale: int, num_blocks: int, num_channels: int) -> dict:
-    """The `model` entry of a checkpoint: what it takes to rebuild its generator."""
-    return {"scale": scale, "num_blocks": num_blocks, "num_channels": num_channels}
-
-
-def describe_generator(model: dict | None) -> str:
-    model = model if isinstance(model, dict) else {}
-    scale, blocks, channels = (model.get(k) for k in ("scale", "num_blocks", "num_channels"))
-    return f"x{scale}, {blocks} blocks, {channels} channels"
-
-
 def save_checkpoint(state: dict, path: Path) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over `path`.
-
-    A crash mid-write leaves the previous file intact; the rename is atomic on POSIX.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write atomically and durably (temp file, fsync, rename): a crash mid-write leaves the
+    previous file intact."""
     state = {"format": FORMAT, "version": VERSION, **state}
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(state, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-def load_state_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
-    """torch.load without executing code, for checkpoints and user-supplied weight files alike.
-
-    Raises CheckpointError naming the file when it is missing, unreadable, or carries pickled
-    Python objects (which `weights_only=False` would run while loading).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path} does not exist")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise CheckpointError(
-            f"refused to load {path}: it holds Python objects other than tensors and plain "
-            f"containers, which could run code when unpickled ({str(error).splitlines()[0]})"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise CheckpointError(f"{path} is truncated or not a PyTorch file ({reason})") from None
+    atomic_write(Path(path), lambda file: torch.save(state, file))
 
 
 def _verify_archive(path: Path) -> None:
@@ -110,7 +59,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     _verify_archive(path)
-    state = load_state_file(path, map_location)
+    try:
+        state = load_state_file(path, map_location)
+    except UnsafeFileError as error:
+        raise CheckpointError(str(error)) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an srgan checkpoint (no '{FORMAT}' marker)")
     return state
@@ -159,17 +111,44 @@ def load_resume_checkpoint(resume: str, folder: Path, prefix: str) -> tuple[Path
     return Path(resume), load_checkpoint(resume)
 
 
-def check_resumable(state: dict, path: Path, kind: str, model: dict, modules: list[str]) -> None:
+def checkpoint_spec(state: dict, path: Path | str) -> GeneratorSpec:
+    """The GeneratorSpec a checkpoint's `model` entry describes."""
+    try:
+        return GeneratorSpec.from_dict(state.get("model"))
+    except ValueError as error:
+        raise CheckpointError(f"{path} has no usable model description ({error})") from None
+
+
+def generator_from_checkpoint(state: dict, source: Path | str = "checkpoint") -> Generator:
+    """Build the generator a checkpoint (or export) describes and load its weights, eval mode."""
+    generator = Generator.from_spec(checkpoint_spec(state, source))
+    try:
+        generator.load_state_dict(state["generator"])
+    except (KeyError, RuntimeError) as error:
+        reason = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"{source} does not hold a matching generator ({reason})") from None
+    return generator.eval()
+
+
+def check_spec(state: dict, path: Path | str, wanted: GeneratorSpec) -> None:
+    """Refuse a checkpoint whose generator is not the one the config asks for."""
+    found = checkpoint_spec(state, path)
+    if found != wanted:
+        raise CheckpointError(
+            f"{path} holds a generator with {found.describe()}, but the config asks for "
+            f"{wanted.describe()}"
+        )
+
+
+def check_resumable(
+    state: dict, path: Path, kind: str, spec: GeneratorSpec, modules: list[str]
+) -> None:
     """Refuse, saying why, a checkpoint that cannot continue this run's training."""
     if state.get("kind") != kind:
         raise CheckpointError(
             f"{path} is a {state.get('kind')} checkpoint, but this run trains {kind}"
         )
-    if state.get("model") != model:
-        raise CheckpointError(
-            f"{path} holds a generator with {describe_generator(state.get('model'))}, but the "
-            f"config asks for {describe_generator(model)}"
-        )
+    check_spec(state, path, spec)
     missing = [name for name in (*modules, "optimizers", "scalers") if name not in state]
     if missing:
         raise CheckpointError(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from srgan.download import missing_data_hint
+from srgan.generator import GeneratorSpec
 
 
 class ConfigError(ValueError):
@@ -19,21 +19,24 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    scale: int = 4
-    num_blocks: int = 16
-    num_channels: int = 64
+class ModelConfig(GeneratorSpec):
+    """The generator's spec (scale, num_blocks, num_channels) plus the discriminator's width."""
+
     discriminator_channels: int = 64
+
+    @property
+    def generator(self) -> GeneratorSpec:
+        return GeneratorSpec(self.scale, self.num_blocks, self.num_channels)
 
 
 @dataclass(frozen=True)
 class DataConfig:
     train_dir: str = "data/DIV2K_train_HR"
     valid_dir: str = "data/DIV2K_valid_HR"
-    # When true, run_training.sh writes the built-in sample images into train_dir/valid_dir.
+    # When true, the built-in sample images are written into train_dir/valid_dir if missing.
     sample_data: bool = False
     crop_size: int = 96
-    # Random crops drawn from each training image per epoch (1 = the seed's "epoch" over DIV2K).
+    # Random crops drawn from each training image per epoch (1: an epoch is one crop per image).
     crops_per_image: int = 1
     degradation: Literal["bicubic", "gaussian"] = "bicubic"
     gaussian_sigma: float = 1.5
@@ -73,7 +76,7 @@ class GanConfig:
     # The paper rescales VGG feature maps by 1/12.75 to match the MSE loss's scale.
     content_scale: float = 1 / 12.75
     content_weight: float = 1.0
-    # The seed's addition: a pixel MSE term that keeps short GAN runs from collapsing.
+    # Not in the paper: a pixel MSE term that keeps short GAN runs from collapsing (0 = paper).
     pixel_weight: float = 1.0
     adversarial_weight: float = 1e-3
     validate_every: int = 5
@@ -204,8 +207,8 @@ def _validate(config: Config, check_paths: bool) -> None:
     if check_paths and not data.sample_data:
         for key in ("train_dir", "valid_dir"):
             folder = Path(getattr(data, key))
-            hint = missing_data_hint(folder)
-            require(folder.is_dir(), f"data.{key}", f"folder {folder} does not exist. {hint}")
+            hint = "scripts/download_data.py fetches the known datasets: see data/README.md"
+            require(folder.is_dir(), f"data.{key}", f"folder {folder} does not exist ({hint})")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

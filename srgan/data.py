@@ -1,10 +1,10 @@
 """Training and validation data: HR images decoded once into RAM, crops drawn per step.
 
-Peer SRGAN repos decode a multi-megabyte PNG for every 96 px crop; here every HR image is
-decoded once (uint8, about 8 MB per DIV2K image, 6.6 GB for the 800 training images), and a
-batch is cut, flipped and rotated straight from memory. The degradation runs batched on the
-training device (`srgan.degradation.degrade`), so the LR of a sample is exactly the
-degradation of its own HR crop.
+A per-sample `Dataset.__getitem__` decodes a multi-megabyte PNG for every 96 px crop; here every
+HR image is decoded once (uint8, about 8 MB per DIV2K image, 6.6 GB for the 800 training
+images), and a batch is cut, flipped and rotated straight from memory. The degradation runs
+batched on the training device (`srgan.degradation.degrade_batch`), so the LR of a sample is
+exactly the degradation of its own HR crop.
 
 Every random choice of a step (which images, where to crop, which flip) comes from a generator
 seeded with (seed, stage, epoch, step). A step's batch is therefore a pure function of its
@@ -30,56 +30,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from srgan.download import missing_data_hint
+from srgan.evaluation import EvalImage, make_eval_image
+from srgan.images import find_images, other_files, read_image
 from srgan.metrics import SSIM_WINDOW
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-
-def find_images(folder: str | Path) -> list[Path]:
-    """Image files directly inside `folder`, sorted by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(missing_data_hint(folder))
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def other_files(folder: str | Path) -> list[Path]:
-    """Files of `folder` that `find_images` leaves out, except hidden ones (e.g. `.complete`)."""
-    return sorted(
-        p
-        for p in Path(folder).iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in IMAGE_SUFFIXES
-    )
-
-
-def gray16_to_uint8(image: Image.Image) -> np.ndarray:
-    """A 16-bit gray PIL image ("I;16*"; "I" holds 32-bit ints, read as 16-bit) -> HxW uint8.
-
-    Keeps the top 8 bits, where PIL's convert() would clip every value above 255 to white.
-    """
-    values = np.asarray(image, dtype=np.uint32)
-    if image.mode != "I" or values.max() > 255:
-        values = np.minimum(values >> 8, 255)
-    return values.astype(np.uint8)
-
-
-def to_rgb_uint8(image: Image.Image) -> np.ndarray:
-    """Any PIL image (gray, palette, CMYK, RGBA, 16-bit) -> HxWx3 uint8 RGB."""
-    if image.mode.startswith("I"):
-        return np.repeat(gray16_to_uint8(image)[:, :, None], 3, axis=2)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        # Composite on white so transparent regions do not turn into arbitrary colours.
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
-
-
-def read_image(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        image.load()
-        return to_rgb_uint8(image)
 
 
 def check_images(paths: list[Path], min_size: int) -> tuple[list[Path], list[str]]:
@@ -116,7 +69,8 @@ def load_images(folder: str | Path, min_size: int, num_threads: int = 4) -> list
         try:
             return read_image(path)
         except Exception as error:  # a truncated or corrupt file: PIL raises many types
-            skipped.append(f"{path.name}: failed to decode ({error})")
+            reason = getattr(error, "reason", error)  # UnreadableImageError names the path
+            skipped.append(f"{path.name}: failed to decode ({reason})")
             return None
 
     # PIL releases the GIL while decoding, so threads overlap the decodes.
@@ -249,27 +203,34 @@ def center_crop(image: np.ndarray, max_size: int) -> np.ndarray:
 
 
 def load_validation_images(
-    folder: str | Path, scale: int, max_size: int = 0
-) -> list[tuple[str, np.ndarray]]:
-    """(name, HR uint8 HxWx3) pairs, centre-cropped to `max_size` and to a multiple of scale.
+    folder: str | Path,
+    scale: int,
+    max_size: int = 0,
+    degradation: str = "bicubic",
+    gaussian_sigma: float = 1.5,
+) -> list[EvalImage]:
+    """The validation set as the evaluation protocol sees it (`srgan.evaluation`).
 
-    Images too small to measure (SSIM's 11 px window after shaving `scale` px per border) are
-    skipped with the unreadable ones, in one warning.
+    Each image is read as evaluate.py reads it (gray stays gray), centre-cropped to `max_size`
+    (0: whole image), modcropped, and paired with its LR image, made once here. Images too
+    small to measure (SSIM's 11 px window after shaving `scale` px per border) are skipped
+    with the unreadable ones, in one warning.
     """
     min_size = 2 * scale + SSIM_WINDOW
-    pairs, skipped = [], [f"{path.name}: not an image file" for path in other_files(folder)]
+    images, skipped = [], [f"{path.name}: not an image file" for path in other_files(folder)]
     for path in find_images(folder):
         try:
-            image = center_crop(read_image(path), max_size)
+            hr_image = center_crop(read_image(path, keep_gray=True), max_size)
         except Exception as error:  # PIL raises many types for a bad file
-            skipped.append(f"{path.name}: failed to decode ({error})")
+            reason = getattr(error, "reason", error)  # UnreadableImageError names the path
+            skipped.append(f"{path.name}: failed to decode ({reason})")
             continue
-        height, width = image.shape[0] // scale * scale, image.shape[1] // scale * scale
+        height, width = hr_image.shape[0] // scale * scale, hr_image.shape[1] // scale * scale
         if min(height, width) < min_size:
             skipped.append(f"{path.name}: {width}x{height} is smaller than {min_size} px")
             continue
-        pairs.append((path.stem, image[:height, :width]))
+        images.append(make_eval_image(path.stem, hr_image, scale, degradation, gaussian_sigma))
     _warn_skipped(folder, skipped)
-    if not pairs:
+    if not images:
         raise ValueError(f"no usable validation images (at least {min_size} px) in {folder}")
-    return pairs
+    return images

@@ -1,17 +1,24 @@
-"""HR -> LR degradations, batched on any device (paper Section 3.1: bicubic x4 downsampling).
+"""HR -> LR degradations (paper Section 3.1: bicubic x4 downsampling).
+
+Two functions, one per use:
+- `degrade_batch`: float tensors, batched on the training device, for every training step;
+- `degrade_image`: one uint8 image, for validation and evaluate.py, bit-exact with MATLAB.
 
 `bicubic` is MATLAB's antialiased `imresize(hr, 1/scale)`, the benchmark standard; `gaussian`
-is the seed README's Gaussian blur followed by subsampling. Both quantise the LR image to
-8-bit levels, because real LR inputs (and the benchmark LR files) are 8-bit images.
+is a Gaussian blur (sigma 1.5 by default) followed by keeping every `scale`-th pixel. Both
+give 8-bit LR levels, because real LR inputs (and the benchmark LR files) are 8-bit images.
+The training version keeps floats between the two 1-D bicubic passes (as BasicSR does), so
+about one LR pixel in ten differs from MATLAB's uint8 version by one level.
 """
 
 import math
 from functools import lru_cache
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from srgan.imresize import imresize_torch
+from srgan.imresize import imresize, imresize_torch
 
 DEGRADATIONS = ("bicubic", "gaussian")
 
@@ -42,14 +49,37 @@ def gaussian_downsample(hr_image: torch.Tensor, scale: int, sigma: float) -> tor
     return planes.reshape(*batch_shape, *planes.shape[-2:])
 
 
-def degrade(
+def _check_kind(kind: str) -> None:
+    if kind not in DEGRADATIONS:
+        raise ValueError(f"unknown degradation {kind!r}, expected one of {DEGRADATIONS}")
+
+
+def degrade_batch(
     hr_image: torch.Tensor, scale: int, kind: str = "bicubic", gaussian_sigma: float = 1.5
 ) -> torch.Tensor:
     """(..., C, H, W) HR in [0, 1] -> (..., C, H / scale, W / scale) LR in [0, 1], 8-bit levels."""
+    _check_kind(kind)
     if kind == "bicubic":
         lr_image = imresize_torch(hr_image, 1 / scale)
-    elif kind == "gaussian":
-        lr_image = gaussian_downsample(hr_image, scale, gaussian_sigma)
     else:
-        raise ValueError(f"unknown degradation {kind!r}, expected one of {DEGRADATIONS}")
+        lr_image = gaussian_downsample(hr_image, scale, gaussian_sigma)
     return torch.round(lr_image.clamp(0, 1) * 255) / 255
+
+
+def degrade_image(
+    hr_image: np.ndarray, scale: int, kind: str = "bicubic", gaussian_sigma: float = 1.5
+) -> np.ndarray:
+    """The uint8 LR image of a modcropped uint8 HR image (HxW or HxWx3).
+
+    "bicubic": MATLAB `imresize(hr, 1/scale)` with uint8 rounding after each pass, which is how
+    the benchmark LR files were made. "gaussian": `gaussian_downsample`, rounded to uint8.
+    """
+    _check_kind(kind)
+    if hr_image.shape[0] % scale or hr_image.shape[1] % scale:
+        raise ValueError(f"HR size {hr_image.shape[:2]} is not a multiple of scale {scale}")
+    if kind == "bicubic":
+        return imresize(hr_image, 1 / scale)
+    planes = torch.from_numpy(np.atleast_3d(hr_image).transpose(2, 0, 1) / 255.0)
+    lr_image = gaussian_downsample(planes, scale, gaussian_sigma).numpy().transpose(1, 2, 0)
+    lr_image = np.floor(np.clip(lr_image * 255, 0, 255) + 0.5).astype(np.uint8)
+    return lr_image if hr_image.ndim == 3 else lr_image[:, :, 0]

@@ -1,9 +1,44 @@
 """SRResNet generator of SRGAN (Ledig et al., arXiv 1609.04802, Section 2.2 and Figure 4)."""
 
 import math
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """Everything it takes to rebuild a generator: the one description of a model's shape.
+
+    The config's `model` section extends it, checkpoints store it as their `model` entry
+    (`to_dict`), safetensors exports as string metadata, and `Generator.from_spec` builds it.
+    """
+
+    scale: int = 4
+    num_blocks: int = 16
+    num_channels: int = 64
+
+    def to_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(GeneratorSpec)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "GeneratorSpec":
+        """From a checkpoint's `model` entry or export metadata (values may be strings).
+
+        Raises ValueError naming what is missing or malformed.
+        """
+        if not isinstance(values, dict):
+            raise ValueError(f"expected a dict of model hyper-parameters, got {values!r}")
+        try:
+            return cls(**{f.name: int(values[f.name]) for f in fields(cls)})
+        except KeyError as error:
+            raise ValueError(f"model hyper-parameter {error} is missing") from None
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"malformed model hyper-parameters {values!r} ({error})") from None
+
+    def describe(self) -> str:
+        return f"x{self.scale}, {self.num_blocks} blocks, {self.num_channels} channels"
 
 
 class ResidualBlock(nn.Module):
@@ -59,6 +94,11 @@ class Generator(nn.Module):
             *[UpsampleBlock(num_channels) for _ in range(num_upsample_blocks)]
         )
         self.tail = nn.Conv2d(num_channels, 3, kernel_size=9, padding=4)
+        self.spec = GeneratorSpec(scale=scale, num_blocks=num_blocks, num_channels=num_channels)
+
+    @classmethod
+    def from_spec(cls, spec: GeneratorSpec) -> "Generator":
+        return cls(**spec.to_dict())
 
     def forward(self, lr_image: torch.Tensor) -> torch.Tensor:
         # lr_image: (N, 3, H, W) in [0, 1] -> (N, 3, H * scale, W * scale) in [-1, 1]

@@ -16,8 +16,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from srgan.checkpoint import CheckpointError, load_checkpoint
-from srgan.generator import Generator
+from srgan.checkpoint import CheckpointError, generator_from_checkpoint, load_checkpoint
+from srgan.generator import Generator, GeneratorSpec
 
 # LR pixels per tile side. With the receptive-field overlap (40 px for 16 blocks) one fp32 tile
 # of the x4 paper model peaks at about 1.2 GB on CPU, dominated by the 256-channel sub-pixel
@@ -30,24 +30,20 @@ SAFETENSORS_FORMAT = "srgan-generator"  # metadata["format"] of our safetensors 
 TileWriter = Callable[[slice, slice, torch.Tensor], None]
 
 
-def generator_from_checkpoint(checkpoint: dict, source: str = "checkpoint") -> Generator:
-    """Build the generator a checkpoint describes and load its weights (eval mode)."""
-    try:
-        model = checkpoint["model"]
-        generator = Generator(
-            scale=model["scale"], num_blocks=model["num_blocks"], num_channels=model["num_channels"]
-        )
-        generator.load_state_dict(checkpoint["generator"])
-    except (KeyError, RuntimeError, ValueError) as error:
-        raise CheckpointError(f"{source} does not hold a matching generator ({error})") from None
-    return generator.eval()
+def safetensors_metadata(spec: GeneratorSpec) -> dict[str, str]:
+    """String metadata of a weights-only export (safetensors and ONNX allow strings only)."""
+    return {
+        "format": SAFETENSORS_FORMAT,
+        **{key: str(value) for key, value in spec.to_dict().items()},
+        "paper": "Ledig et al., SRGAN, arXiv 1609.04802",
+    }
 
 
 def read_safetensors(path: Path) -> dict:
-    """A weights-only export as {"model": hyper-parameters, "generator": state dict}.
+    """A weights-only export as {"model": spec dict, "generator": state dict}.
 
-    The hyper-parameters come from the file's metadata (written by srgan.export), so the
-    model can be rebuilt without any pickled Python object.
+    The spec comes from the file's metadata (see `safetensors_metadata`), so the model can be
+    rebuilt without any pickled Python object.
     """
     try:
         with safe_open(str(path), framework="pt", device="cpu") as file:
@@ -61,10 +57,10 @@ def read_safetensors(path: Path) -> dict:
             "make one with scripts/export.py --format safetensors"
         )
     try:
-        model = {key: int(metadata[key]) for key in ("scale", "num_blocks", "num_channels")}
-    except (KeyError, ValueError) as error:
+        spec = GeneratorSpec.from_dict(metadata)
+    except ValueError as error:
         raise CheckpointError(f"{path} has incomplete model metadata ({error})") from None
-    return {"model": model, "generator": state_dict}
+    return {"model": spec.to_dict(), "generator": state_dict}
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:

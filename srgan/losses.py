@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srgan.checkpoint import load_state_file
+from srgan.files import UnsafeFileError, load_state_file
 
 # phi_{i,j}: the j-th convolution (after its ReLU) before the i-th max-pooling, as in the paper;
 # values are the number of `vgg19().features` layers to keep.
@@ -75,7 +75,10 @@ def load_vgg_features(weights: str, num_layers: int) -> tuple[nn.Sequential, str
     elif weights == "random":
         state, weights_used = None, "random"
     else:
-        state, weights_used = load_state_file(weights), weights
+        try:
+            state, weights_used = load_state_file(weights), weights
+        except UnsafeFileError as error:
+            raise VGGWeightsError(f"gan.vgg_weights: {error}") from None
     if state is not None:
         prefix = "features."
         if any(key.startswith(prefix) for key in state):

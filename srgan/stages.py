@@ -7,6 +7,7 @@
 
 import math
 import warnings
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -15,103 +16,107 @@ from torch.nn.parallel import DistributedDataParallel
 
 from srgan.checkpoint import (
     CheckpointError,
+    check_spec,
     checkpoint_name,
-    describe_generator,
-    generator_spec,
+    generator_from_checkpoint,
     load_checkpoint,
 )
-from srgan.config import Config, ConfigError, save_config
+from srgan.config import Config, ConfigError, PretrainConfig, save_config
 from srgan.data import TrainCrops, load_images, load_validation_images
 from srgan.discriminator import Discriminator
+from srgan.evaluation import EvalImage
 from srgan.generator import Generator
-from srgan.inference import generator_from_checkpoint
-from srgan.loop import RunPaths, Stage, prepare_validation, run_stage
+from srgan.loop import RunPaths, Stage, run_stage
 from srgan.losses import ContentLoss
 from srgan.runtime import Runtime
-from srgan.steps import LossWeights, gan_step, pretrain_step
+from srgan.sample_data import write_sample_data
+from srgan.steps import LossWeights, Network, gan_step, pretrain_step
 
 
-def build_generator(config: Config) -> Generator:
-    model = config.model
-    return Generator(
-        scale=model.scale, num_blocks=model.num_blocks, num_channels=model.num_channels
-    )
-
-
-def _prepare(module: nn.Module, config: Config, runtime: Runtime) -> tuple[nn.Module, nn.Module]:
-    """(module for the step, module to save): device, memory format, SyncBN, DDP, compile."""
+def prepare_network(
+    module: nn.Module, betas: tuple[float, float], config: Config, runtime: Runtime
+) -> Network:
+    """Device, memory format, SyncBN, DDP and compile around `module`, plus its Adam and scaler."""
     memory_format = torch.channels_last if runtime.channels_last else torch.preserve_format
-    module = module.to(runtime.device, memory_format=memory_format)
+    bare = module.to(runtime.device, memory_format=memory_format)
     if runtime.distributed and config.runtime.sync_batchnorm:
         if runtime.device.type != "cuda":
             raise ConfigError(
                 "runtime.sync_batchnorm needs CUDA (PyTorch's SyncBatchNorm has no CPU version)"
             )
-        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
-    bare = module
+        bare = nn.SyncBatchNorm.convert_sync_batchnorm(bare)
+    trained = bare
     if runtime.distributed:
         device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
-        module = DistributedDataParallel(module, device_ids=device_ids)
+        trained = DistributedDataParallel(bare, device_ids=device_ids)
+    frozen = bare
     if config.runtime.compile:
-        module = torch.compile(module)
-    return module, bare
-
-
-def _adam(module: nn.Module, betas: tuple[float, float], runtime: Runtime) -> torch.optim.Adam:
+        trained = torch.compile(trained)
+        frozen = torch.compile(bare) if runtime.distributed else trained
     # Fused Adam runs the whole update in a few kernels; it exists for CUDA only.
     fused = runtime.device.type == "cuda"
-    return torch.optim.Adam(module.parameters(), lr=0.0, betas=betas, fused=fused)
+    optimizer = torch.optim.Adam(bare.parameters(), lr=0.0, betas=betas, fused=fused)
+    return Network(trained, frozen, bare, optimizer, runtime.grad_scaler())
 
 
-def _load_data(config: Config, runtime: Runtime) -> tuple[TrainCrops, list]:
-    images = load_images(config.data.train_dir, min_size=config.data.crop_size)
-    crops = TrainCrops(images, config.data.crop_size, config.data.crops_per_image)
-    pairs = load_validation_images(
-        config.data.valid_dir, config.model.scale, config.data.valid_max_size
+def ensure_data(config: Config) -> None:
+    """Write the built-in sample images when the config asks for them (only missing files)."""
+    if config.data.sample_data:
+        write_sample_data(Path(config.data.train_dir), Path(config.data.valid_dir))
+
+
+def load_data(config: Config, runtime: Runtime) -> tuple[TrainCrops, list[EvalImage]]:
+    data = config.data
+    images = load_images(data.train_dir, min_size=data.crop_size)
+    crops = TrainCrops(images, data.crop_size, data.crops_per_image)
+    validation = load_validation_images(
+        data.valid_dir,
+        config.model.scale,
+        data.valid_max_size,
+        data.degradation,
+        data.gaussian_sigma,
     )
     if runtime.is_main:
         print(
-            f"data: {len(images)} training images ({config.data.train_dir}), "
-            f"{len(pairs)} validation images ({config.data.valid_dir})",
+            f"data: {len(images)} training images ({data.train_dir}), "
+            f"{len(validation)} validation images ({data.valid_dir})",
             flush=True,
         )
-    return crops, prepare_validation(pairs, config)
+    return crops, validation
 
 
-def _seed_models(seed: int) -> None:
-    # Same seed on every rank: DDP would broadcast rank 0's weights anyway, single runs repeat.
-    torch.manual_seed(seed)
+def pretrain_lr(settings: PretrainConfig, total_steps: int, step: int) -> float:
+    """Constant (the paper), or cosine decay to lr * final_lr_ratio at the last step."""
+    if settings.lr_schedule == "constant":
+        return settings.lr
+    progress = step / max(total_steps, 1)
+    cosine = 0.5 * (1 + math.cos(math.pi * progress))
+    return settings.lr * (settings.final_lr_ratio + (1 - settings.final_lr_ratio) * cosine)
 
 
-def pretrain(
-    config: Config,
-    runtime: Runtime,
-    paths: RunPaths,
-    *,
-    resume: str | None = None,
-    max_steps: int | None = None,
-    checkpoint_every: int | None = None,
-) -> dict:
+def gan_lr(boundaries: list[tuple[int, float]], step: int) -> float:
+    """The learning rate of the GAN stage `step` falls in; (end step, lr) per stage."""
+    for end_step, learning_rate in boundaries:
+        if step < end_step:
+            return learning_rate
+    return boundaries[-1][1]
+
+
+def pretrain(config: Config, runtime: Runtime, paths: RunPaths, **loop_options) -> dict:
     """Stage 1: SRResNet trained with the pixel MSE, Adam(beta1=0.9)."""
     if runtime.is_main:
+        ensure_data(config)
         save_config(config, paths.log_dir / "config.json")
-    crops, validation = _load_data(config, runtime)
-    _seed_models(config.seed)
-    generator, generator_bare = _prepare(build_generator(config), config, runtime)
-    optimizer = _adam(generator_bare, config.pretrain.betas, runtime)
-    scaler = runtime.grad_scaler()
+    if runtime.distributed:
+        torch.distributed.barrier()  # rank 0 may have written the sample images
+    crops, validation = load_data(config, runtime)
+    # Same seed on every rank: DDP would broadcast rank 0's weights anyway, single runs repeat.
+    torch.manual_seed(config.seed)
     settings = config.pretrain
+    generator = prepare_network(
+        Generator.from_spec(config.model.generator), settings.betas, config, runtime
+    )
     total_steps = settings.epochs * crops.steps_per_epoch(settings.batch_size)
-
-    def lr_at(step: int) -> float:
-        if settings.lr_schedule == "constant":
-            return settings.lr
-        progress = step / max(total_steps, 1)
-        ratio = settings.final_lr_ratio + (1 - settings.final_lr_ratio) * 0.5 * (
-            1 + math.cos(math.pi * progress)
-        )
-        return settings.lr * ratio
-
     stage = Stage(
         name="pretrain",
         kind="srresnet",
@@ -119,26 +124,18 @@ def pretrain(
         batch_size=settings.batch_size,
         epochs=settings.epochs,
         validate_every=settings.validate_every,
-        lr_at=lr_at,
-        modules={"generator": generator_bare},
-        optimizers={"generator": optimizer},
-        scalers={"generator": scaler},
+        lr_at=partial(pretrain_lr, settings, total_steps),
+        networks={"generator": generator},
+        step=lambda lr_image, hr_image: pretrain_step(generator, runtime, lr_image, hr_image),
     )
-
-    def step_fn(lr_image: torch.Tensor, hr_image: torch.Tensor) -> dict[str, torch.Tensor]:
-        return pretrain_step(generator, optimizer, scaler, runtime, lr_image, hr_image)
-
     return run_stage(
         stage,
-        step_fn,
         config=config,
         runtime=runtime,
         crops=crops,
         validation=validation,
         paths=paths,
-        resume=resume,
-        max_steps=max_steps,
-        checkpoint_every=checkpoint_every,
+        **loop_options,
     )
 
 
@@ -146,9 +143,10 @@ def pretrained_generator_path(config: Config, paths: RunPaths) -> Path:
     """gan.pretrained_generator, where "auto" means this run's best (else final) SRResNet."""
     if config.gan.pretrained_generator != "auto":
         return Path(config.gan.pretrained_generator)
-    scale = config.model.scale
     for tag in ("best", "final"):
-        path = paths.checkpoint_dir / checkpoint_name("srresnet", scale, config.name, tag)
+        path = paths.checkpoint_dir / checkpoint_name(
+            "srresnet", config.model.scale, config.name, tag
+        )
         if path.is_file():
             return path
     raise CheckpointError(
@@ -157,39 +155,16 @@ def pretrained_generator_path(config: Config, paths: RunPaths) -> Path:
     )
 
 
-def train_gan(
-    config: Config,
-    runtime: Runtime,
-    paths: RunPaths,
-    *,
-    resume: str | None = None,
-    max_steps: int | None = None,
-    checkpoint_every: int | None = None,
-) -> dict:
-    """Stage 2: SRGAN from the pretrained generator with the perceptual loss (paper Eq. 3)."""
-    settings = config.gan
+def load_pretrained(config: Config, paths: RunPaths) -> tuple[Generator, Path]:
     source = pretrained_generator_path(config, paths)
     checkpoint = load_checkpoint(source)
-    wanted = generator_spec(config.model.scale, config.model.num_blocks, config.model.num_channels)
-    if checkpoint.get("model") != wanted:
-        raise CheckpointError(
-            f"{source} holds a generator with {describe_generator(checkpoint.get('model'))}, "
-            f"but the config asks for {describe_generator(wanted)}"
-        )
-    pretrained = generator_from_checkpoint(checkpoint, str(source))
-    if runtime.is_main:
-        save_config(config, paths.log_dir / "config.json")
-        print(f"GAN training starts from {source}", flush=True)
-    crops, validation = _load_data(config, runtime)
-    _seed_models(config.seed + 1)
-    generator, generator_bare = _prepare(pretrained.train(), config, runtime)
-    discriminator, discriminator_bare = _prepare(
-        Discriminator(
-            crop_size=config.data.crop_size, num_channels=config.model.discriminator_channels
-        ),
-        config,
-        runtime,
-    )
+    check_spec(checkpoint, source, config.model.generator)
+    return generator_from_checkpoint(checkpoint, source).train(), source
+
+
+def build_content_loss(config: Config, runtime: Runtime) -> ContentLoss:
+    """The VGG19 content loss on the device; its weight warnings go to the main process's log."""
+    settings = config.gan
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         content_loss = ContentLoss(
@@ -201,22 +176,36 @@ def train_gan(
         if runtime.is_main:
             print(f"WARNING: {warning.message}", flush=True)
     memory_format = torch.channels_last if runtime.channels_last else torch.preserve_format
-    content_loss = content_loss.to(runtime.device, memory_format=memory_format)
-    generator_optimizer = _adam(generator_bare, settings.betas, runtime)
-    discriminator_optimizer = _adam(discriminator_bare, settings.betas, runtime)
-    generator_scaler, discriminator_scaler = runtime.grad_scaler(), runtime.grad_scaler()
+    return content_loss.to(runtime.device, memory_format=memory_format)
+
+
+def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options) -> dict:
+    """Stage 2: SRGAN from the pretrained generator with the perceptual loss (paper Eq. 3)."""
+    settings = config.gan
+    pretrained, source = load_pretrained(config, paths)
+    if runtime.is_main:
+        ensure_data(config)
+        save_config(config, paths.log_dir / "config.json")
+        print(f"GAN training starts from {source}", flush=True)
+    if runtime.distributed:
+        torch.distributed.barrier()
+    crops, validation = load_data(config, runtime)
+    torch.manual_seed(config.seed + 1)
+    generator = prepare_network(pretrained, settings.betas, config, runtime)
+    discriminator = prepare_network(
+        Discriminator(
+            crop_size=config.data.crop_size, num_channels=config.model.discriminator_channels
+        ),
+        settings.betas,
+        config,
+        runtime,
+    )
+    content_loss = build_content_loss(config, runtime)
     steps_per_epoch = crops.steps_per_epoch(settings.batch_size)
-    boundaries = []
+    boundaries, end_step = [], 0
     for stage_settings in settings.stages:
-        previous = boundaries[-1] if boundaries else 0
-        boundaries.append(previous + stage_settings.epochs * steps_per_epoch)
-
-    def lr_at(step: int) -> float:
-        for boundary, stage_settings in zip(boundaries, settings.stages, strict=True):
-            if step < boundary:
-                return stage_settings.lr
-        return settings.stages[-1].lr
-
+        end_step += stage_settings.epochs * steps_per_epoch
+        boundaries.append((end_step, stage_settings.lr))
     weights = LossWeights(
         content=settings.content_weight,
         pixel=settings.pixel_weight,
@@ -229,29 +218,13 @@ def train_gan(
         batch_size=settings.batch_size,
         epochs=sum(s.epochs for s in settings.stages),
         validate_every=settings.validate_every,
-        lr_at=lr_at,
-        modules={"generator": generator_bare, "discriminator": discriminator_bare},
-        optimizers={"generator": generator_optimizer, "discriminator": discriminator_optimizer},
-        scalers={"generator": generator_scaler, "discriminator": discriminator_scaler},
+        lr_at=partial(gan_lr, boundaries),
+        networks={"generator": generator, "discriminator": discriminator},
+        step=lambda lr_image, hr_image: gan_step(
+            generator, discriminator, content_loss, weights, runtime, (lr_image, hr_image)
+        ),
         extra_state={"vgg_weights": content_loss.weights_used, "pretrained_from": str(source)},
     )
-
-    def step_fn(lr_image: torch.Tensor, hr_image: torch.Tensor) -> dict[str, torch.Tensor]:
-        return gan_step(
-            generator,
-            discriminator,
-            discriminator_bare,
-            content_loss,
-            generator_optimizer,
-            discriminator_optimizer,
-            generator_scaler,
-            discriminator_scaler,
-            weights,
-            runtime,
-            lr_image,
-            hr_image,
-        )
-
     if runtime.is_main and content_loss.weights_used == "random":
         (paths.log_dir / "WARNING_random_vgg_weights.txt").write_text(
             "This run's VGG19 content loss used RANDOM weights (gan.vgg_weights could not load "
@@ -259,13 +232,10 @@ def train_gan(
         )
     return run_stage(
         stage,
-        step_fn,
         config=config,
         runtime=runtime,
         crops=crops,
         validation=validation,
         paths=paths,
-        resume=resume,
-        max_steps=max_steps,
-        checkpoint_every=checkpoint_every,
+        **loop_options,
     )

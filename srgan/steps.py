@@ -15,8 +15,42 @@ from srgan.runtime import Runtime
 
 
 @dataclass(frozen=True)
+class Network:
+    """One trained network and everything that updates it.
+
+    Three handles on the same weights, each for one kind of pass:
+    - `module` trains: compiled and/or DDP-wrapped (DDP all-reduces its gradients);
+    - `frozen` runs passes that take no gradient for this network's weights (the
+      discriminator inside the generator's loss): compiled like `module`, but never
+      DDP-wrapped, because DDP would wait for gradients that never come;
+    - `bare` is the plain nn.Module: checkpoints, `requires_grad` switches, validation.
+    Without DDP and compile all three are the same object.
+    """
+
+    module: nn.Module
+    frozen: nn.Module
+    bare: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+
+    @classmethod
+    def plain(
+        cls, module: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler
+    ) -> "Network":
+        """A network without DDP or compile: the three handles are `module` itself."""
+        return cls(module, module, module, optimizer, scaler)
+
+    def update(self, loss: torch.Tensor) -> None:
+        """Backward and optimizer step through the (fp16) loss scaler, a no-op scale otherwise."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+
+@dataclass(frozen=True)
 class LossWeights:
-    """l^SR = content + pixel * MSE + adversarial * l_Gen (paper Eq. 3, plus the seed's MSE)."""
+    """l^SR = content + pixel * MSE + adversarial * l_Gen (paper Eq. 3, plus a pixel MSE)."""
 
     content: float = 1.0
     pixel: float = 1.0
@@ -24,21 +58,13 @@ class LossWeights:
 
 
 def pretrain_step(
-    generator: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    runtime: Runtime,
-    lr_image: torch.Tensor,
-    hr_image: torch.Tensor,
+    generator: Network, runtime: Runtime, lr_image: torch.Tensor, hr_image: torch.Tensor
 ) -> dict[str, torch.Tensor]:
     """SRResNet-MSE: pixel-wise MSE between G(lr) and hr, both in [-1, 1]."""
     with runtime.autocast():
-        sr_image = generator(lr_image)
+        sr_image = generator.module(lr_image)
     loss = F.mse_loss(sr_image.float(), hr_image)
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    scaler.step(optimizer)
-    scaler.update()
+    generator.update(loss)
     return {"pixel": loss.detach()}
 
 
@@ -48,31 +74,25 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
 
 
 def gan_step(
-    generator: nn.Module,
-    discriminator: nn.Module,
-    discriminator_module: nn.Module,
+    generator: Network,
+    discriminator: Network,
     content_loss: ContentLoss,
-    generator_optimizer: torch.optim.Optimizer,
-    discriminator_optimizer: torch.optim.Optimizer,
-    generator_scaler: torch.amp.GradScaler,
-    discriminator_scaler: torch.amp.GradScaler,
     weights: LossWeights,
     runtime: Runtime,
-    lr_image: torch.Tensor,
-    hr_image: torch.Tensor,
+    batch: tuple[torch.Tensor, torch.Tensor],
 ) -> dict[str, torch.Tensor]:
-    """One generator update (discriminator frozen) then one discriminator update on fake.detach().
-
-    `discriminator` may be DDP-wrapped; the generator's adversarial term goes through the bare
-    `discriminator_module`, because the discriminator takes no gradient in that pass and a DDP
-    wrapper would wait for gradients that never come. Each network has its own GradScaler, so
-    an fp16 overflow in one does not skip or rescale the other's update.
+    """One generator update (discriminator frozen), then one discriminator update on the
+    detached SR images. Each network has its own GradScaler, so an fp16 overflow in one does
+    not skip or rescale the other's update.
     """
-    set_requires_grad(discriminator_module, False)
+    lr_image, hr_image = batch
+
+    # Generator: content + pixel + adversarial loss, gradients reach G only.
+    set_requires_grad(discriminator.bare, False)
     with runtime.autocast():
-        sr_image = generator(lr_image)
+        sr_image = generator.module(lr_image)
         content = content_loss(sr_image, hr_image)
-        fake_logits = discriminator_module(sr_image)
+        fake_logits = discriminator.frozen(sr_image)
     pixel = F.mse_loss(sr_image.float(), hr_image)
     adversarial = generator_adversarial_loss(fake_logits.float())
     generator_loss = (
@@ -80,20 +100,15 @@ def gan_step(
         + weights.pixel * pixel
         + weights.adversarial * adversarial
     )
-    generator_optimizer.zero_grad(set_to_none=True)
-    generator_scaler.scale(generator_loss).backward()
-    generator_scaler.step(generator_optimizer)
-    generator_scaler.update()
+    generator.update(generator_loss)
 
-    set_requires_grad(discriminator_module, True)
+    # Discriminator: real vs the generator's detached output.
+    set_requires_grad(discriminator.bare, True)
     with runtime.autocast():
-        real_logits = discriminator(hr_image)
-        fake_logits = discriminator(sr_image.detach())
+        real_logits = discriminator.module(hr_image)
+        fake_logits = discriminator.module(sr_image.detach())
     d_loss = discriminator_loss(real_logits.float(), fake_logits.float())
-    discriminator_optimizer.zero_grad(set_to_none=True)
-    discriminator_scaler.scale(d_loss).backward()
-    discriminator_scaler.step(discriminator_optimizer)
-    discriminator_scaler.update()
+    discriminator.update(d_loss)
     return {
         "content": content.detach().float(),
         "pixel": pixel.detach(),

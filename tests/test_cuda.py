@@ -9,12 +9,12 @@ from conftest import TINY_RUN_NAME, describe, run_script
 
 from srgan.checkpoint import load_checkpoint
 from srgan.config import RuntimeConfig
-from srgan.degradation import degrade
+from srgan.degradation import degrade_batch
 from srgan.discriminator import Discriminator
 from srgan.generator import Generator
 from srgan.losses import ContentLoss
 from srgan.runtime import Runtime, setup_runtime
-from srgan.steps import LossWeights, gan_step, pretrain_step
+from srgan.steps import LossWeights, Network, gan_step, pretrain_step
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -30,7 +30,7 @@ def batch(runtime: Runtime, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(LR in [0, 1], HR in [-1, 1]) as the loop makes them, on the runtime's device and layout."""
     generator = torch.Generator().manual_seed(seed)
     hr_image = runtime.to_device(torch.rand(4, 3, 32, 32, generator=generator))
-    return degrade(hr_image, 4), hr_image * 2 - 1
+    return degrade_batch(hr_image, 4), hr_image * 2 - 1
 
 
 def models(
@@ -58,31 +58,24 @@ def test_steps_with_mixed_precision_give_finite_losses(
     runtime = cuda_runtime(precision)
     generator, discriminator, content_loss = models(runtime, content_losses["vgg22"])
     initial = generator.tail.weight.detach().clone()
-    generator_optimizer, discriminator_optimizer = fused_adam(generator), fused_adam(discriminator)
-    generator_scaler, discriminator_scaler = runtime.grad_scaler(), runtime.grad_scaler()
+    generator_network = Network.plain(generator, fused_adam(generator), runtime.grad_scaler())
+    discriminator_network = Network.plain(
+        discriminator, fused_adam(discriminator), runtime.grad_scaler()
+    )
     # Loss scaling is for fp16 only: bf16 has fp32's exponent range.
-    assert generator_scaler.is_enabled() == (precision == "fp16")
+    assert generator_network.scaler.is_enabled() == (precision == "fp16")
     for seed in range(3):
         lr_image, hr_image = batch(runtime, seed)
-        losses = pretrain_step(
-            generator, generator_optimizer, generator_scaler, runtime, lr_image, hr_image
-        )
+        losses = pretrain_step(generator_network, runtime, lr_image, hr_image)
         assert torch.isfinite(losses["pixel"]), losses
     for seed in range(3):
-        lr_image, hr_image = batch(runtime, seed)
         losses = gan_step(
-            generator,
-            discriminator,
-            discriminator,
+            generator_network,
+            discriminator_network,
             content_loss,
-            generator_optimizer,
-            discriminator_optimizer,
-            generator_scaler,
-            discriminator_scaler,
             LossWeights(),
             runtime,
-            lr_image,
-            hr_image,
+            batch(runtime, seed),
         )
         for name, value in losses.items():
             assert value.device.type == "cuda"
@@ -108,12 +101,9 @@ def test_channels_last_is_kept_through_the_network_and_matches_nchw() -> None:
             features = generator.blocks(generator.head(lr_image))
             assert features.is_contiguous(memory_format=torch.channels_last)
         generator = generator.to(runtime.device)
-        optimizer = fused_adam(generator)
-        scaler = runtime.grad_scaler()
+        network = Network.plain(generator, fused_adam(generator), runtime.grad_scaler())
         losses[channels_last] = [
-            pretrain_step(generator, optimizer, scaler, runtime, *batch(runtime, seed))[
-                "pixel"
-            ].item()
+            pretrain_step(network, runtime, *batch(runtime, seed))["pixel"].item()
             for seed in range(3)
         ]
     # TF32 (on for training, see setup_runtime) rounds both layouts' convolutions differently.

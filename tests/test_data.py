@@ -13,10 +13,11 @@ from conftest import TinyDataset, smooth_image
 
 from srgan.config import load_config
 from srgan.data import CropPlan, TrainCrops, load_images
-from srgan.degradation import degrade
+from srgan.degradation import degrade_batch
 from srgan.generator import Generator
 from srgan.loop import RunPaths, Stage, run_stage
 from srgan.runtime import Runtime
+from srgan.steps import Network
 
 CROP = 32
 SCALE = 4
@@ -53,14 +54,14 @@ def test_crops_and_lr_match_hand_cut_crops(images: list[np.ndarray]) -> None:
     plan = crops.plan(seed=3, stage=0, epoch=1, step_in_epoch=0, batch_size=8)
     hr_batch = crops.crops(plan)
     assert hr_batch.shape == (8, 3, CROP, CROP) and hr_batch.dtype == torch.uint8
-    lr_batch = degrade(hr_batch.float() / 255, SCALE)
+    lr_batch = degrade_batch(hr_batch.float() / 255, SCALE)
     assert lr_batch.shape == (8, 3, CROP // SCALE, CROP // SCALE)
     for row in range(8):
         image = images[plan.image_index[row]]
         by_hand = cut_by_hand(image, plan.top[row], plan.left[row], plan.transform[row])
         assert torch.equal(hr_batch[row], torch.from_numpy(by_hand).permute(2, 0, 1)), row
         # The LR sample is exactly the degradation of its own HR crop.
-        assert torch.equal(lr_batch[row], degrade(to_unit_chw(by_hand), SCALE)), row
+        assert torch.equal(lr_batch[row], degrade_batch(to_unit_chw(by_hand), SCALE)), row
 
 
 def test_plan_is_a_pure_function_of_the_step(images: list[np.ndarray]) -> None:
@@ -133,7 +134,7 @@ def test_rows_slice_is_that_part_of_the_full_batch(images: list[np.ndarray]) -> 
 @pytest.mark.parametrize("kind", ["gaussian", "bicubic"])
 def test_degradation_of_constant_image_is_constant(kind: str) -> None:
     hr_image = torch.full((2, 3, 32, 24), 0.4)
-    lr_image = degrade(hr_image, SCALE, kind, gaussian_sigma=1.5)
+    lr_image = degrade_batch(hr_image, SCALE, kind, gaussian_sigma=1.5)
     assert lr_image.shape == (2, 3, 8, 6)
     assert torch.equal(lr_image, torch.full_like(lr_image, round(0.4 * 255) / 255))
 
@@ -141,12 +142,12 @@ def test_degradation_of_constant_image_is_constant(kind: str) -> None:
 @pytest.mark.parametrize("kind", ["gaussian", "bicubic"])
 def test_degradation_output_is_8_bit_and_in_range(kind: str) -> None:
     hr_image = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
-    lr_image = degrade(hr_image, 2, kind)
+    lr_image = degrade_batch(hr_image, 2, kind)
     assert lr_image.shape == (1, 3, 12, 12)
     assert lr_image.min() >= 0 and lr_image.max() <= 1
     assert torch.equal(lr_image * 255, (lr_image * 255).round())
     with pytest.raises(ValueError, match="unknown degradation"):
-        degrade(hr_image, 2, "nearest")
+        degrade_batch(hr_image, 2, "nearest")
 
 
 def record_loop_batches(
@@ -156,6 +157,13 @@ def record_loop_batches(
     config = load_config(None, tiny_overrides)
     crops = TrainCrops(load_images(tiny_dataset.train_dir, CROP), CROP)
     generator = Generator(scale=SCALE, num_blocks=2, num_channels=8)
+    recorded = []
+
+    def step_fn(lr_image: torch.Tensor, hr_image: torch.Tensor) -> dict[str, torch.Tensor]:
+        recorded.append((lr_image.clone(), hr_image.clone()))
+        return {"pixel": torch.tensor(0.0)}
+
+    optimizer = torch.optim.Adam(generator.parameters())
     stage = Stage(
         name="pretrain",
         kind="srresnet",
@@ -164,20 +172,12 @@ def record_loop_batches(
         epochs=10,
         validate_every=1000,  # no validation: only the batches matter here
         lr_at=lambda step: 1e-4,
-        modules={"generator": generator},
-        optimizers={},
-        scalers={},
+        networks={"generator": Network.plain(generator, optimizer, runtime.grad_scaler())},
+        step=step_fn,
     )
-    recorded = []
-
-    def step_fn(lr_image: torch.Tensor, hr_image: torch.Tensor) -> dict[str, torch.Tensor]:
-        recorded.append((lr_image.clone(), hr_image.clone()))
-        return {"pixel": torch.tensor(0.0)}
-
     paths = RunPaths(log_dir=log_dir, checkpoint_dir=log_dir / "checkpoints")
     run_stage(
         stage,
-        step_fn,
         config=config,
         runtime=runtime,
         crops=crops,
@@ -200,7 +200,7 @@ def test_loop_feeds_hr_in_minus_one_one_and_lr_in_zero_one(
         hr_unit = crops.crops(plan).float() / 255
         # HR in [-1, 1] (the generator's tanh range), LR in [0, 1] and its degradation.
         assert torch.equal(hr_image, hr_unit * 2 - 1)
-        assert torch.equal(lr_image, degrade(hr_unit, SCALE))
+        assert torch.equal(lr_image, degrade_batch(hr_unit, SCALE))
         assert -1 <= hr_image.min() < -0.5 and 0.5 < hr_image.max() <= 1
         assert 0 <= lr_image.min() < 0.25 and 0.75 < lr_image.max() <= 1
 

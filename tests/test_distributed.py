@@ -2,8 +2,8 @@
 
 Run as a script (`torchrun ... tests/test_distributed.py pretrain|gan FLAGS`), this file trains
 one stage through the same entry point as scripts/pretrain.py and scripts/train.py
-(`srgan.cli.stage_main`) and then saves every rank's weights to <run-dir>/rank{R}.pt, so the
-tests can compare ranks without any test-only code in the package.
+(`srgan.commands.common.stage_main`) and then saves every rank's weights to
+<run-dir>/rank{R}.pt, so the tests can compare ranks without any test-only code in the package.
 """
 
 import os
@@ -195,15 +195,15 @@ def train_and_save_ranks() -> None:
     """Script mode: run one stage like scripts/pretrain.py / train.py, then save each rank's
     modules, captured from the stage the loop ran, to <run-dir>/rank{R}.pt."""
     import srgan.stages
-    from srgan.cli import stage_main
-    from srgan.loop import Stage, StepFn
+    from srgan.commands.common import stage_main
+    from srgan.loop import Stage
 
     stage_fn = {"pretrain": srgan.stages.pretrain, "gan": srgan.stages.train_gan}[sys.argv.pop(1)]
     run_stage = srgan.stages.run_stage
 
-    def run_stage_and_save(stage: Stage, step_fn: StepFn, **kwargs: Any) -> dict:
-        result = run_stage(stage, step_fn, **kwargs)
-        states = {name: module.state_dict() for name, module in stage.modules.items()}
+    def run_stage_and_save(stage: Stage, **kwargs: Any) -> dict:
+        result = run_stage(stage, **kwargs)
+        states = {name: network.bare.state_dict() for name, network in stage.networks.items()}
         torch.save(states, kwargs["paths"].log_dir / f"rank{kwargs['runtime'].rank}.pt")
         return result
 

@@ -4,12 +4,16 @@ import csv
 import json
 
 import numpy as np
+import pytest
 import torch
-from conftest import TINY_RUN_NAME, describe, run_script
+from conftest import TINY_RUN_NAME, describe, run_script, smooth_image
 from PIL import Image
 
 from srgan.checkpoint import load_checkpoint, save_checkpoint
-from srgan.evaluation import PANEL_GAP
+from srgan.data import load_validation_images
+from srgan.inference import load_generator
+from srgan.loop import validate
+from srgan.panels import PANEL_GAP
 
 
 def test_evaluate_checkpoint_writes_results_images_and_comparisons(
@@ -75,3 +79,27 @@ def test_evaluate_refuses_bad_input_with_one_line(pretrained_run, tiny_dataset, 
         assert result.returncode == 2, f"{label}: {describe(result)}"
         assert message in result.stderr, f"{label}: {describe(result)}"
         assert "Traceback" not in result.stderr, label
+
+
+def test_validation_scores_equal_evaluate_py_on_a_folder_with_a_gray_image(
+    pretrained_run, tmp_path
+):
+    """Training validation runs the evaluation protocol itself: a gray image is scored on its
+    own values in both (an RGB copy would be scored on 16-235 Y, about 1 dB apart)."""
+    folder = tmp_path / "valid"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    Image.fromarray(smooth_image(rng, 64, 60)).save(folder / "colour.png")
+    Image.fromarray(smooth_image(rng, 72, 68)[..., 1]).save(folder / "gray.png")
+    checkpoint = pretrained_run.run_dir / "checkpoints" / f"srresnet_x4_{TINY_RUN_NAME}_final.pt"
+    out = tmp_path / "results"
+    args = ["--checkpoint", str(checkpoint), "--data", str(folder), "--out", str(out)]
+    result = run_script("evaluate.py", args, tmp_path)
+    assert result.returncode == 0, describe(result)
+    evaluated = json.loads((out / "results.json").read_text())["valid"][checkpoint.stem]
+
+    images = load_validation_images(folder, scale=4)
+    assert [image.hr_image.ndim for image in images] == [3, 2]
+    scores = validate(load_generator(checkpoint), images, 4, torch.device("cpu"))
+    assert scores["valid/psnr_y"] == pytest.approx(evaluated["psnr_y"], abs=1e-9)
+    assert scores["valid/ssim_y"] == pytest.approx(evaluated["ssim_y"], abs=1e-12)

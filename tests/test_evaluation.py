@@ -7,19 +7,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from srgan.degradation import degrade_image
 from srgan.evaluation import (
-    PANEL_GAP,
     bicubic_upscale,
-    comparison_image,
     dataset_name,
-    degrade,
     evaluate_folder,
     list_images,
-    load_image,
     nearest_upscale,
-    texture_window,
 )
+from srgan.images import read_image
 from srgan.imresize import modcrop
+from srgan.panels import PANEL_GAP, comparison_image, texture_window
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "shared/benchmarks"
 
@@ -49,35 +47,43 @@ def test_list_images_and_dataset_name(tmp_path: Path) -> None:
 def test_load_image_modes(tmp_path: Path) -> None:
     gray = np.arange(64, dtype=np.uint8).reshape(8, 8)
     Image.fromarray(gray).save(tmp_path / "gray.png")
-    assert load_image(tmp_path / "gray.png").shape == (8, 8)
+    assert read_image(tmp_path / "gray.png", keep_gray=True).shape == (8, 8)
 
     Image.fromarray(gray.astype(np.uint16) * 257).save(tmp_path / "gray16.png")
-    np.testing.assert_array_equal(load_image(tmp_path / "gray16.png"), gray)
+    np.testing.assert_array_equal(read_image(tmp_path / "gray16.png", keep_gray=True), gray)
 
     rgba = np.full((8, 8, 4), 200, dtype=np.uint8)
     Image.fromarray(rgba).save(tmp_path / "rgba.png")
-    loaded = load_image(tmp_path / "rgba.png")
+    loaded = read_image(tmp_path / "rgba.png", keep_gray=True)
     assert loaded.shape == (8, 8, 3) and loaded.dtype == np.uint8
+
+    # Training reads gray as three equal channels; transparent gray becomes white.
+    rgb_copy = read_image(tmp_path / "gray.png")
+    assert rgb_copy.shape == (8, 8, 3) and (rgb_copy == gray[..., None]).all()
+    gray_alpha = np.stack([gray, np.where(gray < 32, 0, 255).astype(np.uint8)], axis=-1)
+    Image.fromarray(gray_alpha, "LA").save(tmp_path / "gray_alpha.png")
+    flat = read_image(tmp_path / "gray_alpha.png", keep_gray=True)
+    np.testing.assert_array_equal(flat, np.where(gray < 32, 255, gray))
 
 
 def test_degrade_shapes_and_constant_images() -> None:
     for shape in [(48, 40), (48, 40, 3)]:
         hr_image = np.full(shape, 123, dtype=np.uint8)
         for degradation in ("bicubic", "gaussian"):
-            lr_image = degrade(hr_image, 4, degradation, gaussian_sigma=1.5)
+            lr_image = degrade_image(hr_image, 4, degradation, gaussian_sigma=1.5)
             assert lr_image.shape == (12, 10) + shape[2:]
             assert lr_image.dtype == np.uint8
             assert np.all(lr_image == 123)
     with pytest.raises(ValueError):
-        degrade(np.zeros((50, 40), dtype=np.uint8), 4, "gaussian", 1.5)
+        degrade_image(np.zeros((50, 40), dtype=np.uint8), 4, "gaussian", 1.5)
     with pytest.raises(ValueError):
-        degrade(np.zeros((48, 40), dtype=np.uint8), 4, "box", 1.5)
+        degrade_image(np.zeros((48, 40), dtype=np.uint8), 4, "box", 1.5)
 
 
 def test_gaussian_degrade_samples_block_centres() -> None:
     # With a negligible blur the Gaussian degradation is plain sampling at offset scale // 2.
     hr_image = np.random.default_rng(0).integers(0, 256, (24, 36, 3), dtype=np.uint8)
-    lr_image = degrade(hr_image, 4, "gaussian", gaussian_sigma=0.05)
+    lr_image = degrade_image(hr_image, 4, "gaussian", gaussian_sigma=0.05)
     np.testing.assert_array_equal(lr_image, hr_image[2::4, 2::4])
 
 

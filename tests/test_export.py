@@ -13,15 +13,15 @@ from safetensors.torch import save_file
 from test_upscale import save_generator_checkpoint
 
 from srgan.checkpoint import CheckpointError
-from srgan.export import (
+from srgan.generator import Generator
+from srgan.inference import load_generator
+from srgan.tools.export import (
     check_safetensors,
     check_torchscript,
     export_onnx,
     export_safetensors,
     export_torchscript,
 )
-from srgan.generator import Generator
-from srgan.inference import load_generator
 
 
 @pytest.fixture(scope="module")

@@ -29,10 +29,10 @@ from srgan.config import load_config
 from srgan.data import TrainCrops, load_images, load_validation_images
 from srgan.discriminator import Discriminator
 from srgan.generator import Generator
-from srgan.loop import RunPaths, Stage, prepare_validation, run_stage
+from srgan.loop import RunPaths, Stage, run_stage
 from srgan.losses import ContentLoss
 from srgan.runtime import Runtime
-from srgan.steps import LossWeights, gan_step, pretrain_step
+from srgan.steps import LossWeights, Network, gan_step, pretrain_step
 
 # 20 epochs of one step each (3 tiny images, batch 2); the GAN's learning rate drops after 10.
 # The last few steps are a margin: on a busy machine the signal may land steps after its aim.
@@ -296,24 +296,22 @@ def test_training_draws_nothing_from_global_rngs(
     generator = Generator(scale=4, num_blocks=2, num_channels=8)
     discriminator = Discriminator(crop_size=32, num_channels=8)
     modules = {"generator": generator, "discriminator": discriminator}
-    optimizers = {name: torch.optim.Adam(m.parameters()) for name, m in modules.items()}
-    scalers = {name: runtime.grad_scaler() for name in modules}
+    networks = {
+        name: Network.plain(module, torch.optim.Adam(module.parameters()), runtime.grad_scaler())
+        for name, module in modules.items()
+    }
+    if stage_name == "pretrain":
+        del networks["discriminator"]
 
     def step_fn(lr_image: torch.Tensor, hr_image: torch.Tensor) -> dict[str, torch.Tensor]:
         if stage_name == "pretrain":
-            optimizer, scaler = optimizers["generator"], scalers["generator"]
-            return pretrain_step(generator, optimizer, scaler, runtime, lr_image, hr_image)
+            return pretrain_step(networks["generator"], runtime, lr_image, hr_image)
         return gan_step(
-            generator,
-            discriminator,
-            discriminator,
+            *networks.values(),
             content_losses["vgg22"],
-            *optimizers.values(),
-            *scalers.values(),
             LossWeights(),
             runtime,
-            lr_image,
-            hr_image,
+            (lr_image, hr_image),
         )
 
     stage = Stage(
@@ -324,18 +322,16 @@ def test_training_draws_nothing_from_global_rngs(
         epochs=4,
         validate_every=1,
         lr_at=lambda step: 1e-4,
-        modules=modules,
-        optimizers=optimizers,
-        scalers=scalers,
+        networks=networks,
+        step=step_fn,
     )
     before = (torch.get_rng_state(), np.random.get_state(), random.getstate())
     result = run_stage(
         stage,
-        step_fn,
         config=config,
         runtime=runtime,
         crops=TrainCrops(load_images(tiny_dataset.train_dir, 32), 32),
-        validation=prepare_validation(load_validation_images(tiny_dataset.valid_dir, 4), config),
+        validation=load_validation_images(tiny_dataset.valid_dir, 4),
         paths=RunPaths(tmp_path, tmp_path / "checkpoints"),
         checkpoint_every=2,
     )

@@ -31,14 +31,14 @@ from srgan.checkpoint import (
     prune_checkpoints,
     save_checkpoint,
 )
-from srgan.cli import resume_command, stage_main
+from srgan.commands.common import resume_command, stage_main
 from srgan.config import load_config
 from srgan.data import TrainCrops, load_images, load_validation_images
 from srgan.generator import Generator
 from srgan.loop import Interrupted, NonFiniteLossError, RunPaths, Stage, run_stage
 from srgan.runtime import Runtime
 from srgan.stages import pretrain, train_gan
-from srgan.steps import pretrain_step
+from srgan.steps import Network, pretrain_step
 
 PREFIX = "srresnet_x4_tiny"
 
@@ -146,14 +146,15 @@ def run_with_hook(
     config = load_config(None, ["name=tiny", *folders])
     torch.manual_seed(0)
     generator = Generator(scale=4, num_blocks=2, num_channels=8)
-    optimizer = torch.optim.Adam(generator.parameters(), lr=1e-4)
     runtime = Runtime(torch.device("cpu"), amp_dtype=None, channels_last=False)
-    scaler = runtime.grad_scaler()
+    network = Network.plain(
+        generator, torch.optim.Adam(generator.parameters(), lr=1e-4), runtime.grad_scaler()
+    )
     steps = []
 
     def step_fn(lr_image: torch.Tensor, hr_image: torch.Tensor) -> dict[str, torch.Tensor]:
         steps.append(len(steps) + 1)
-        losses = pretrain_step(generator, optimizer, scaler, runtime, lr_image, hr_image)
+        losses = pretrain_step(network, runtime, lr_image, hr_image)
         return hook(steps[-1], generator) or losses
 
     stage = Stage(
@@ -164,16 +165,14 @@ def run_with_hook(
         epochs=10,
         validate_every=1000,
         lr_at=lambda step: 1e-4,
-        modules={"generator": generator},
-        optimizers={"generator": optimizer},
-        scalers={"generator": scaler},
+        networks={"generator": network},
+        step=step_fn,
     )
     paths = RunPaths(tmp_path, tmp_path / "checkpoints")
     crops = TrainCrops(load_images(tiny_dataset.train_dir, 32), 32)
     with pytest.raises(error_type) as error:
         run_stage(
             stage,
-            step_fn,
             config=config,
             runtime=runtime,
             crops=crops,
@@ -299,11 +298,11 @@ def test_bad_files_are_skipped_with_one_warning_and_odd_modes_converted(bad_fold
     assert np.abs(cmyk.astype(int) - (255, 0, 0)).max() <= 8  # JPEG is lossy
 
 
-def test_missing_folder_names_it_with_the_download_hint(tmp_path: Path) -> None:
+def test_missing_folder_names_it(tmp_path: Path) -> None:
     folder = tmp_path / "data" / "DIV2K_train_HR"
-    with pytest.raises(FileNotFoundError, match=f"Dataset folder {folder} not found") as error:
+    with pytest.raises(FileNotFoundError, match=f"folder {folder} does not exist") as error:
         load_images(folder, min_size=32)
-    assert "python scripts/download_data.py div2k-train-hr" in str(error.value)
+    assert "scripts/download_data.py" in str(error.value)
 
 
 def test_empty_folder_stops_naming_it(tmp_path: Path) -> None:
@@ -317,8 +316,10 @@ def test_validation_skips_images_too_small_to_measure(tmp_path: Path) -> None:
         image = rng.integers(0, 256, (size, size + 2, 3), dtype=np.uint8)
         Image.fromarray(image).save(tmp_path / f"{name}.png")
     with pytest.warns(UserWarning, match="small.png: 16x16 is smaller than 19 px"):
-        pairs = load_validation_images(tmp_path, scale=4)
-    assert [(name, image.shape) for name, image in pairs] == [("big", (48, 48, 3))]
+        images = load_validation_images(tmp_path, scale=4)
+    assert [(i.name, i.hr_image.shape, i.lr_image.shape) for i in images] == [
+        ("big", (48, 48, 3), (12, 12, 3))
+    ]
 
 
 # --- bad input through the scripts --------------------------------------------------------------

@@ -5,17 +5,20 @@ fake.detach(); each update must leave the other network's weights and gradients 
 """
 
 import copy
+import functools
 
 import pytest
 import torch
 from torch import nn
 
-from srgan.degradation import degrade
+from srgan.config import load_config
+from srgan.degradation import degrade_batch
 from srgan.discriminator import Discriminator
 from srgan.generator import Generator
 from srgan.losses import ContentLoss, discriminator_loss
 from srgan.runtime import Runtime
-from srgan.steps import LossWeights, gan_step, pretrain_step
+from srgan.stages import prepare_network
+from srgan.steps import LossWeights, Network, gan_step, pretrain_step
 
 CPU_FP32 = Runtime(torch.device("cpu"), amp_dtype=None, channels_last=False)
 CROP = 32
@@ -32,7 +35,7 @@ def fixed_batch(seed: int, batch_size: int = 4) -> tuple[torch.Tensor, torch.Ten
     generator = torch.Generator().manual_seed(seed)
     coarse = torch.rand(batch_size, 3, CROP // 8, CROP // 8, generator=generator)
     hr_unit = nn.functional.interpolate(coarse, size=(CROP, CROP), mode="bilinear")
-    return degrade(hr_unit, SCALE), hr_unit * 2 - 1
+    return degrade_batch(hr_unit, SCALE), hr_unit * 2 - 1
 
 
 def tiny_networks(seed: int) -> tuple[Generator, Discriminator]:
@@ -59,20 +62,16 @@ def run_gan_step(
     batch: tuple[torch.Tensor, torch.Tensor],
 ) -> dict[str, torch.Tensor]:
     # lr = 0: Adam moves no weight, so any change comes from the other network's update.
-    generator_optimizer = torch.optim.Adam(generator.parameters(), lr=generator_lr)
-    discriminator_optimizer = torch.optim.Adam(discriminator.parameters(), lr=discriminator_lr)
+    generator_network = Network.plain(
+        generator, torch.optim.Adam(generator.parameters(), lr=generator_lr), CPU_FP32.grad_scaler()
+    )
+    discriminator_network = Network.plain(
+        discriminator,
+        torch.optim.Adam(discriminator.parameters(), lr=discriminator_lr),
+        CPU_FP32.grad_scaler(),
+    )
     return gan_step(
-        generator,
-        discriminator,
-        discriminator,
-        content_loss,
-        generator_optimizer,
-        discriminator_optimizer,
-        CPU_FP32.grad_scaler(),
-        CPU_FP32.grad_scaler(),
-        LossWeights(),
-        CPU_FP32,
-        *batch,
+        generator_network, discriminator_network, content_loss, LossWeights(), CPU_FP32, batch
     )
 
 
@@ -130,15 +129,95 @@ def test_gradients_flow_only_where_they_belong(content_loss: ContentLoss) -> Non
 def test_pretrain_step_reduces_mse_on_a_fixed_batch() -> None:
     torch.manual_seed(0)
     generator = Generator(scale=SCALE, num_blocks=2, num_channels=16).train()
-    optimizer = torch.optim.Adam(generator.parameters(), lr=2e-3)
-    scaler = CPU_FP32.grad_scaler()
+    network = Network.plain(
+        generator, torch.optim.Adam(generator.parameters(), lr=2e-3), CPU_FP32.grad_scaler()
+    )
     lr_image, hr_image = fixed_batch(2)
     with torch.no_grad():
         initial_mse = nn.functional.mse_loss(copy.deepcopy(generator)(lr_image), hr_image)
     losses = [
-        pretrain_step(generator, optimizer, scaler, CPU_FP32, lr_image, hr_image)["pixel"].item()
-        for _ in range(20)
+        pretrain_step(network, CPU_FP32, lr_image, hr_image)["pixel"].item() for _ in range(20)
     ]
     # The returned loss is the batch MSE of G(lr) against hr before the update.
     assert losses[0] == pytest.approx(initial_mse.item(), rel=1e-5)
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+class Recorder(nn.Module):
+    """Forwards to `module` and records which passes went through this handle."""
+
+    def __init__(self, module: nn.Module, label: str, calls: list[str]) -> None:
+        super().__init__()
+        self.module, self.label, self.calls = module, label, calls
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        self.calls.append(f"{self.label}:{'grad' if self.module.training else 'eval'}")
+        return self.module(image)
+
+
+def test_each_discriminator_handle_serves_its_pass(content_loss: ContentLoss) -> None:
+    """The generator's adversarial term goes through `frozen`, the D update through `module`."""
+    generator, discriminator = tiny_networks(2)
+    calls: list[str] = []
+    generator_network = Network.plain(
+        generator, torch.optim.Adam(generator.parameters(), lr=1e-3), CPU_FP32.grad_scaler()
+    )
+    discriminator_network = Network(
+        module=Recorder(discriminator, "module", calls),
+        frozen=Recorder(discriminator, "frozen", calls),
+        bare=discriminator,
+        optimizer=torch.optim.Adam(discriminator.parameters(), lr=1e-3),
+        scaler=CPU_FP32.grad_scaler(),
+    )
+    gan_step(
+        generator_network,
+        discriminator_network,
+        content_loss,
+        LossWeights(),
+        CPU_FP32,
+        fixed_batch(3),
+    )
+    assert [call.split(":")[0] for call in calls] == ["frozen", "module", "module"]
+
+
+def test_compiled_training_uses_the_compiled_discriminator_for_every_pass(
+    content_loss: ContentLoss, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With runtime.compile on (one process), all discriminator passes run compiled, and a
+    compiled GAN step gives the eager step's losses.
+
+    Dynamo's "eager" backend traces and guards like the default one but skips Inductor's
+    code generation (a minute of C++ compilation on a small CPU): which handle runs which pass
+    does not depend on the backend.
+    """
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+    config = load_config(
+        None, ["runtime.compile=true", "runtime.channels_last=false"], check_paths=False
+    )
+    eager_generator, eager_discriminator = tiny_networks(4)
+    compiled_generator, compiled_discriminator = (
+        copy.deepcopy(eager_generator),
+        copy.deepcopy(eager_discriminator),
+    )
+    betas = (0.9, 0.999)
+    generator = prepare_network(compiled_generator, betas, config, CPU_FP32)
+    discriminator = prepare_network(compiled_discriminator, betas, config, CPU_FP32)
+    assert isinstance(discriminator.frozen, torch._dynamo.eval_frame.OptimizedModule)
+    assert discriminator.frozen is discriminator.module
+    assert discriminator.bare is compiled_discriminator
+
+    eager_config = load_config(None, ["runtime.channels_last=false"], check_paths=False)
+    eager = [
+        prepare_network(m, betas, eager_config, CPU_FP32)
+        for m in (eager_generator, eager_discriminator)
+    ]
+    for network in (generator, discriminator, *eager):
+        for group in network.optimizer.param_groups:
+            group["lr"] = 1e-3
+    batch = fixed_batch(4)
+    compiled_losses = gan_step(
+        generator, discriminator, content_loss, LossWeights(), CPU_FP32, batch
+    )
+    eager_losses = gan_step(*eager, content_loss, LossWeights(), CPU_FP32, batch)
+    for name, value in eager_losses.items():
+        torch.testing.assert_close(compiled_losses[name], value, rtol=1e-4, atol=1e-5, msg=name)

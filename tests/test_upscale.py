@@ -1,5 +1,7 @@
-"""Upscaling API and scripts/upscale.py: exact tiling, image modes, files, precision fallback."""
+"""Upscaling API and scripts/upscale.py: exact tiling, image modes, files, precision fallback,
+output formats and scales, shipped-model lookup."""
 
+import os
 import warnings
 from pathlib import Path
 
@@ -10,9 +12,12 @@ from conftest import describe, run_script, smooth_image
 from PIL import Image
 
 from srgan.checkpoint import save_checkpoint
+from srgan.commands.upscale import main as upscale_main
 from srgan.generator import Generator
 from srgan.inference import load_generator, receptive_radius, upscale_tensor
-from srgan.upscaling import plan_outputs, upscale, upscale_files
+from srgan.tools import upscaling
+from srgan.tools.export import export_safetensors
+from srgan.tools.upscaling import convert_for_format, plan_outputs, upscale, upscale_files
 
 SCALE = 4
 
@@ -231,7 +236,7 @@ def test_upscale_script_exit_codes(tiny_checkpoint: Path, tmp_path: Path) -> Non
     inputs.mkdir()
     rgb_image(16, 24).save(inputs / "photo.jpg")
     (inputs / "broken.png").write_bytes(b"not an image")
-    args = ["--checkpoint", str(tiny_checkpoint), "--input", str(inputs), "--output"]
+    args = ["--checkpoint", str(tiny_checkpoint), "-i", str(inputs), "-o"]
     result = run_script("upscale.py", [*args, str(tmp_path / "out"), "--quiet"], cwd=tmp_path)
     assert result.returncode == 1, describe(result)
     assert "broken.png" in result.stderr
@@ -244,3 +249,106 @@ def test_upscale_script_exit_codes(tiny_checkpoint: Path, tmp_path: Path) -> Non
         f"error: {inputs / 'broken.png'} would overwrite the input {inputs / 'broken.png'}; "
         "choose another --output or --suffix"
     ]
+
+
+@pytest.mark.parametrize(("extension", "outscale"), [("jpg", 2), ("webp", 3.5), ("png", 4)])
+def test_formats_and_outscale(
+    tiny_generator: Generator, tmp_path: Path, extension: str, outscale: float
+) -> None:
+    image = rgb_image(13, 10)  # odd sizes: 3.5 times them needs rounding
+    image.save(tmp_path / "photo.png")
+    pairs = plan_outputs([tmp_path / "photo.png"], tmp_path / "out", "", extension)
+    upscale_files(tiny_generator, pairs, outscale=outscale, progress=False)
+    with Image.open(tmp_path / "out" / f"photo.{extension}") as written:
+        assert written.format == upscaling.OUTPUT_FORMATS[extension]
+        assert written.size == (round(10 * outscale), round(13 * outscale))
+    # The model's x4 output, then Lanczos: the same as resizing upscale()'s result.
+    resized = upscale(tiny_generator, image).resize(written.size, Image.Resampling.LANCZOS)
+    assert np.array_equal(np.asarray(upscale(tiny_generator, image, outscale=outscale)), resized)
+
+
+def test_sixteen_bit_and_alpha_as_eight_bit_formats(
+    tiny_generator: Generator, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    deep = Image.fromarray(np.array([[0, 255, 256, 32768, 65535]], dtype=np.uint16))
+    top_bits, flattened = convert_for_format(deep, "jpg")
+    assert np.asarray(top_bits).tolist() == [[0, 0, 1, 128, 255]] and not flattened
+    gray_alpha = Image.merge("LA", (Image.new("L", (2, 1), 0), Image.new("L", (2, 1), 0)))
+    on_white, flattened = convert_for_format(gray_alpha, "jpg")
+    assert on_white.mode == "L" and np.asarray(on_white).min() == 255 and flattened
+
+    values = np.asarray(rgb_image(20, 30).convert("L"), np.uint16) * 257 + 100
+    Image.fromarray(values).save(tmp_path / "deep.png")
+    rgba = np.dstack([np.asarray(rgb_image(20, 30)) // 4, np.full((20, 30), 255, np.uint8)])
+    rgba[:, :15, 3] = 0  # the left half is transparent (over dark colours)
+    Image.fromarray(rgba).save(tmp_path / "clear.png")
+    inputs = [tmp_path / "deep.png", tmp_path / "clear.png"]
+    for extension in ("png", "jpg", "webp"):
+        pairs = plan_outputs(inputs, tmp_path, "_x4", extension)
+        upscale_files(tiny_generator, pairs, quality=100, progress=False)
+    assert capsys.readouterr().err.count("clear.png has transparency") == 1  # jpg only
+    with Image.open(tmp_path / "deep_x4.png") as png:
+        expected = np.asarray(png).astype(np.int32) >> 8  # the top 8 bits, not clipped to 255
+    for extension in ("jpg", "webp"):
+        with Image.open(tmp_path / f"deep_x4.{extension}") as written:
+            assert np.abs(np.asarray(written.convert("L")) - expected).mean() < 1, extension
+    with Image.open(tmp_path / "clear_x4.jpg") as jpg:
+        assert jpg.mode == "RGB" and np.asarray(jpg)[:, :50].min() >= 250  # white, not dark
+    with Image.open(tmp_path / "clear_x4.webp") as webp:
+        assert webp.mode == "RGBA" and np.asarray(webp)[:, :50, 3].max() == 0
+
+
+def test_non_utf8_file_names_do_not_stop_the_batch(
+    tiny_generator: Generator, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    name = os.fsdecode(b"caf\xe9")  # Latin-1, not UTF-8: Python keeps the byte as a surrogate
+    try:
+        (tmp_path / f"{name} broken.png").write_bytes(b"not an image")
+    except OSError:
+        pytest.skip("this file system refuses non-UTF-8 names")
+    rgb_image(12, 12).save(tmp_path / f"{name}.png")
+    rgb_image(12, 12).save(tmp_path / f"{name} done.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / f"{name} done.png").write_bytes(b"earlier result")
+    pairs = plan_outputs([tmp_path], tmp_path / "out", "")
+    summary = upscale_files(tiny_generator, pairs, progress=False)
+    assert summary.written == [tmp_path / "out" / f"{name}.png"]
+    output = capsys.readouterr()
+    assert "caf\\xe9 broken.png" in output.err and "caf\\xe9 done.png" in output.out
+
+
+def run_upscale_command(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    """scripts/upscale.py in this process (for monkeypatching); returns the exit code."""
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # run_main sets it
+    with pytest.raises(SystemExit) as exit_info:
+        upscale_main([*args, "--quiet"])
+    return exit_info.value.code
+
+
+def test_shipped_model_by_default_and_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    torch.manual_seed(0)
+    generator = Generator(scale=SCALE, num_blocks=2, num_channels=8)
+    export_safetensors(generator, shipped / "srresnet_x4_291.safetensors")
+    monkeypatch.setattr(upscaling, "SHIPPED_DIR", shipped)
+    monkeypatch.chdir(tmp_path)
+    rgb_image(16, 24).save("photo.jpg")
+    assert run_upscale_command(["photo.jpg"], monkeypatch) == 0
+    assert "shipped model srresnet_x4_291" in capsys.readouterr().out
+    with Image.open(tmp_path / "results" / "upscaled" / "photo_x4.png") as written:
+        assert written.size == (24 * SCALE, 16 * SCALE)
+    args = ["-i", "photo.jpg", "-o", "out", "--model", "srresnet_x4_291", "--ext", "jpg"]
+    assert run_upscale_command([*args, "--outscale", "2"], monkeypatch) == 0
+    with Image.open(tmp_path / "out" / "photo_x2.jpg") as written:
+        assert written.size == (48, 32)
+
+    monkeypatch.setattr(upscaling, "SHIPPED_DIR", tmp_path / "empty")
+    capsys.readouterr()
+    assert run_upscale_command(["photo.jpg"], monkeypatch) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: the shipped model srresnet_x4_291 is missing")
+    assert str(tmp_path / "empty" / "srresnet_x4_291.safetensors") in line
+    assert "--checkpoint" in line

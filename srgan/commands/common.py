@@ -10,9 +10,12 @@ from pathlib import Path
 
 from srgan.checkpoint import CheckpointError
 from srgan.config import Config, ConfigError, load_config
-from srgan.loop import Interrupted, NonFiniteLossError, RunPaths
+from srgan.loop import RunPaths
 from srgan.losses import VGGWeightsError
+from srgan.metrics_log import NonFiniteLossError
 from srgan.runtime import Runtime, setup_runtime, shutdown
+from srgan.signals import Interrupted
+from srgan.tools.download import missing_data_hint
 
 # Errors a user can fix (their input, their files): one line and exit code 2, no traceback.
 USER_ERRORS = (ConfigError, CheckpointError, VGGWeightsError, FileNotFoundError, ValueError)
@@ -71,7 +74,20 @@ def config_from_args(args: argparse.Namespace) -> Config:
     overrides = list(args.overrides)
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
-    return load_config(args.config, overrides)
+    config = load_config(args.config, overrides, check_paths=False)
+    check_data_folders(config)
+    return config
+
+
+def check_data_folders(config: Config) -> None:
+    """Fail before any work when a data folder is missing, with the command that fetches it."""
+    if config.data.sample_data:  # written by the training scripts themselves
+        return
+    for key in ("train_dir", "valid_dir"):
+        folder = Path(getattr(config.data, key))
+        if not folder.is_dir():
+            hint = missing_data_hint(folder)
+            raise ConfigError(f"data.{key}: folder {folder} does not exist. {hint}")
 
 
 def run_paths(config: Config, run_dir: Path | None) -> RunPaths:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from srgan.evaluation import METRIC_NAMES, comparison_image
+from srgan.evaluation import METRIC_NAMES
+from srgan.panels import comparison_image
 
 
 def write_results(results: dict, per_image: list[dict], out_dir: Path) -> None:

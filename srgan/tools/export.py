@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from srgan.generator import Generator
-from srgan.inference import SAFETENSORS_FORMAT, load_generator
+from srgan.inference import load_generator, safetensors_metadata
 
 # 17 is read by every onnxruntime since 1.11 and by TensorRT 8.5+, and has all ops we use.
 ONNX_OPSET = 17
@@ -35,28 +35,10 @@ class ExportedUpscaler(nn.Module):
         return ((self.generator(lr_image) + 1) / 2).clamp(0, 1)
 
 
-def hyperparameters(generator: Generator) -> dict[str, int]:
-    """What `Generator(...)` needs to rebuild this model."""
-    return {
-        "scale": generator.scale,
-        "num_blocks": len(generator.blocks),
-        "num_channels": generator.head[0].out_channels,
-    }
-
-
-def description(generator: Generator) -> dict[str, str]:
-    """String metadata stored in every export (safetensors and ONNX allow strings only)."""
-    return {
-        "format": SAFETENSORS_FORMAT,
-        **{key: str(value) for key, value in hyperparameters(generator).items()},
-        "paper": "Ledig et al., SRGAN, arXiv 1609.04802",
-    }
-
-
 def export_safetensors(generator: Generator, path: Path) -> None:
-    """Weights only, with scale/num_blocks/num_channels in the metadata for `load_generator`."""
+    """Weights only, with the GeneratorSpec in the metadata for `load_generator`."""
     state_dict = {name: tensor.detach().cpu() for name, tensor in generator.state_dict().items()}
-    save_file(state_dict, str(path), metadata=description(generator))
+    save_file(state_dict, str(path), metadata=safetensors_metadata(generator.spec))
 
 
 def export_torchscript(generator: Generator, path: Path) -> None:
@@ -68,7 +50,7 @@ def export_torchscript(generator: Generator, path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         scripted = torch.jit.script(ExportedUpscaler(generator).cpu().eval())
-        extra_files = {"srgan.json": json.dumps(description(generator))}
+        extra_files = {"srgan.json": json.dumps(safetensors_metadata(generator.spec))}
         torch.jit.save(scripted, str(path), _extra_files=extra_files)
 
 
@@ -99,7 +81,10 @@ def export_onnx(generator: Generator, path: Path, opset: int = ONNX_OPSET) -> No
             opset_version=opset,
         )
     proto = onnx.load(str(path))
-    metadata = {**description(generator), "input": "lr_image: RGB in [0, 1], NCHW float32"}
+    metadata = {
+        **safetensors_metadata(generator.spec),
+        "input": "lr_image: RGB in [0, 1], NCHW float32",
+    }
     metadata["output"] = "sr_image: RGB in [0, 1], NCHW float32, scale times larger"
     onnx.helper.set_model_props(proto, metadata)
     onnx.save(proto, str(path))

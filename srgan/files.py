@@ -1,0 +1,81 @@
+"""Safe file I/O shared by checkpoints, logs and weights: atomic writes, code-free loading."""
+
+import os
+import pickle
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+
+
+class UnsafeFileError(RuntimeError):
+    """A weights file that is missing, unreadable, or would run code when loaded."""
+
+
+def fsync_directory(folder: Path) -> None:
+    """Make a rename inside `folder` durable (POSIX: the directory entry is data too)."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def temp_prefix(path: Path) -> str:
+    """Names of this process's temp files for `path`: `.<name>.<pid>.`, so that a cleanup can
+    tell its own leftovers from another live process's half-written file."""
+    return f".{path.name}.{os.getpid()}."
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None], durable: bool = True) -> None:
+    """Call `write(file)` on a temp file in the same folder, then rename it over `path`.
+
+    A crash or a full disk mid-write leaves the previous `path` intact (the rename is atomic
+    on POSIX). `durable` also fsyncs the data and the folder, so the file survives a power cut.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+            file.flush()
+            if durable:
+                os.fsync(file.fileno())
+        # mkstemp makes private (0600) files; give the result the usual mode instead.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp_name, 0o666 & ~umask)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    if durable:
+        fsync_directory(path.parent)
+
+
+def atomic_write_text(path: Path, text: str, durable: bool = False) -> None:
+    atomic_write(path, lambda file: file.write(text.encode()), durable)
+
+
+def load_state_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """torch.load without executing code, for checkpoints and user-supplied weight files alike.
+
+    Raises UnsafeFileError naming the file when it is missing, unreadable, or carries pickled
+    Python objects (which `weights_only=False` would run while loading).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UnsafeFileError(f"{path} does not exist")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise UnsafeFileError(
+            f"refused to load {path}: it holds Python objects other than tensors and plain "
+            f"containers, which could run code when unpickled ({str(error).splitlines()[0]})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UnsafeFileError(f"{path} is truncated or not a PyTorch file ({reason})") from None

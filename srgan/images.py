@@ -1,0 +1,97 @@
+"""Image files -> uint8 arrays: one set of rules for training, validation, evaluation, upscaling.
+
+Every reader of the package goes through `read_image`, whose one option says what happens to
+grayscale files:
+- `keep_gray=False` (training crops): everything becomes HxWx3 RGB;
+- `keep_gray=True` (validation and evaluate.py): a gray file stays HxW, because the standard
+  SR protocol scores a gray image on its own values, not on the 16-235 Y of an RGB copy.
+Both composite transparency on white and keep the top 8 bits of 16-bit files.
+"""
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N")
+
+
+class UnreadableImageError(OSError):
+    """A file that is not an image or cannot be decoded; the message names it."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
+
+
+def find_images(folder: str | Path) -> list[Path]:
+    """Image files directly inside `folder`, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"folder {folder} does not exist (scripts/download_data.py fetches the known "
+            "datasets: see data/README.md)"
+        )
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def other_files(folder: str | Path) -> list[Path]:
+    """Files of `folder` that `find_images` leaves out, except hidden ones (e.g. `.complete`)."""
+    return sorted(
+        p
+        for p in Path(folder).iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in IMAGE_SUFFIXES
+    )
+
+
+def open_image(path: Path) -> Image.Image:
+    """Open and fully decode an image file; UnreadableImageError naming it if that fails."""
+    try:
+        with Image.open(path) as image:
+            image.load()  # decode now: a truncated file fails here, not halfway through
+            return image
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise UnreadableImageError(path, str(error)) from None
+
+
+def gray16_to_uint8(image: Image.Image) -> np.ndarray:
+    """A 16-bit gray PIL image ("I;16*"; "I" holds 32-bit ints, read as 16-bit) -> HxW uint8.
+
+    Keeps the top 8 bits, where PIL's convert() would clip every value above 255 to white.
+    """
+    values = np.asarray(image, dtype=np.uint32)
+    if image.mode != "I" or values.max() > 255:
+        values = np.minimum(values >> 8, 255)
+    return values.astype(np.uint8)
+
+
+def composite_on_white(image: Image.Image) -> Image.Image:
+    """RGBA/LA/PA or palette-with-transparency -> RGB on white; other images unchanged.
+
+    Dropping alpha would turn transparent regions into whatever colour they happen to store.
+    """
+    if image.mode in ("RGBA", "LA", "La", "PA", "RGBa") or (
+        image.mode == "P" and "transparency" in image.info
+    ):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image
+
+
+def to_array(image: Image.Image, *, keep_gray: bool = False) -> np.ndarray:
+    """Any PIL image -> uint8 HxWx3 RGB, or HxW for a gray image when `keep_gray`."""
+    if image.mode.startswith("I"):
+        gray = gray16_to_uint8(image)
+    elif image.mode in GRAY_MODES:
+        flat = composite_on_white(image)  # LA: gray on white, then back to one channel
+        gray = np.asarray(flat.convert("L"), dtype=np.uint8)
+    else:
+        return np.asarray(composite_on_white(image).convert("RGB"), dtype=np.uint8)
+    return gray if keep_gray else np.repeat(gray[:, :, None], 3, axis=2)
+
+
+def read_image(path: str | Path, *, keep_gray: bool = False) -> np.ndarray:
+    """Decode an image file (see the module docstring for the two rules)."""
+    return to_array(open_image(Path(path)), keep_gray=keep_gray)
