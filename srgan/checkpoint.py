@@ -68,49 +68,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
-def resumable_checkpoints(folder: Path, prefix: str) -> list[Path]:
-    """`<prefix>_step*.pt` and `<prefix>_final.pt` in `folder`, newest first.
-
-    Newest by modification time, not by step: after a restart from scratch, or a resume from
-    an older checkpoint, the files of the current run are the newest whatever their steps.
-    The step in the name only breaks ties on file systems with coarse timestamps.
-    """
-    step_pattern = f"{prefix}_step{'[0-9]' * 8}.pt"  # exactly checkpoint_name's tags
-    paths = [*Path(folder).glob(step_pattern), *Path(folder).glob(f"{prefix}_final.pt")]
-
-    def age(path: Path) -> tuple[int, bool, str]:
-        return path.stat().st_mtime_ns, path.stem.endswith("_final"), path.name
-
-    return sorted(paths, key=age, reverse=True)
-
-
-def find_resume_checkpoint(folder: Path, prefix: str) -> tuple[Path, dict] | None:
-    """The newest resumable checkpoint that loads, or None when there is none at all.
-
-    Unusable newer ones (e.g. truncated by a full disk) are reported and skipped; when every
-    one is unusable this raises, rather than silently training from scratch over them.
-    """
-    candidates = resumable_checkpoints(folder, prefix)
-    for path in candidates:
-        try:
-            return path, load_checkpoint(path)
-        except CheckpointError as error:
-            print(f"warning: skipping unusable checkpoint: {error}", flush=True)
-    if candidates:
-        raise CheckpointError(
-            f"none of the {len(candidates)} checkpoints {prefix}_*.pt in {folder} loads; "
-            f"move them away to start over, or pass --resume PATH"
-        )
-    return None
-
-
-def load_resume_checkpoint(resume: str, folder: Path, prefix: str) -> tuple[Path, dict] | None:
-    """--resume: "auto" (this run's newest usable checkpoint, if any) or a checkpoint path."""
-    if resume == "auto":
-        return find_resume_checkpoint(folder, prefix)
-    return Path(resume), load_checkpoint(resume)
-
-
 def checkpoint_spec(state: dict, path: Path | str) -> GeneratorSpec:
     """The GeneratorSpec a checkpoint's `model` entry describes."""
     try:
@@ -157,26 +114,6 @@ def check_resumable(
         )
 
 
-def restore_training_state(
-    state: dict,
-    path: Path,
-    modules: dict[str, nn.Module],
-    optimizers: dict[str, torch.optim.Optimizer],
-    scalers: dict[str, torch.amp.GradScaler],
-) -> None:
-    """Load a checkpoint's weights, optimizer and loss-scaler states into the live objects."""
-    try:
-        for name, module in modules.items():
-            module.load_state_dict(state[name])
-        for name, optimizer in optimizers.items():
-            optimizer.load_state_dict(state["optimizers"][name])
-        for name, scaler in scalers.items():
-            scaler.load_state_dict(state["scalers"][name])
-    except (KeyError, RuntimeError, ValueError) as error:  # e.g. another crop size or width
-        reason = str(error).strip().splitlines()[0]
-        raise CheckpointError(f"{path} does not fit this run's networks ({reason})") from None
-
-
 def config_changes(saved: dict, current: dict, prefix: str = "") -> list[str]:
     """'key: old -> new' for each value of `current` config that differs from a checkpoint's."""
     changes = []
@@ -196,14 +133,3 @@ def non_finite_weight(modules: dict[str, nn.Module]) -> str | None:
             if tensor.is_floating_point() and not torch.isfinite(tensor).all():
                 return f"{module_name} weight {name}"
     return None
-
-
-def prune_checkpoints(folder: Path, prefix: str, keep: int) -> None:
-    """Keep the `keep` newest periodic checkpoints; drop temp files left by a killed save."""
-    folder = Path(folder)
-    periodic = [p for p in resumable_checkpoints(folder, prefix) if not p.stem.endswith("_final")]
-    for path in periodic[keep:]:
-        path.unlink(missing_ok=True)
-    # Called right after a save completed, so no temp file of this run is still being written.
-    for temp in folder.glob(f".{prefix}_*.tmp"):
-        temp.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ plus everything needed to use it. A checkpoint with non-finite weights is never 
 it would poison every resume.
 """
 
+import sys
 from pathlib import Path
 
 from srgan.checkpoint import (
@@ -14,14 +15,33 @@ from srgan.checkpoint import (
     checkpoint_name,
     checkpoint_prefix,
     config_changes,
-    load_resume_checkpoint,
     non_finite_weight,
-    prune_checkpoints,
     save_checkpoint,
 )
 from srgan.config import Config, config_to_dict
-from srgan.metrics_log import NonFiniteLossError
+from srgan.metrics_log import MetricsLog, NonFiniteLossError
+from srgan.run_folder import (
+    RunFolderError,
+    archive_folder,
+    load_resume_checkpoint,
+    move_aside,
+    prune_checkpoints,
+    stored_checkpoints,
+)
 from srgan.steps import Network
+
+# Config keys that change what is logged, validated or kept, not what is computed: resuming
+# with other values still continues bit for bit.
+BOOKKEEPING_KEYS = (
+    "runtime.log_every",
+    "runtime.checkpoint_every",
+    "runtime.keep_checkpoints",
+    "runtime.tensorboard",
+    "pretrain.validate_every",
+    "gan.validate_every",
+    "data.valid_dir",
+    "data.valid_max_size",
+)
 
 
 class Checkpointer:
@@ -51,6 +71,8 @@ class Checkpointer:
         self.steps_per_epoch, self.is_main = steps_per_epoch, is_main
         self.best_psnr = -float("inf")
         self.last_saved: Path | None = None  # the newest periodic checkpoint
+        self.last_saved_step = -1
+        self.changes: list[str] = []  # config keys changed since the resumed checkpoint
 
     def last_good(self) -> str:
         if self.last_saved is None:
@@ -93,13 +115,13 @@ class Checkpointer:
         path = self.folder / checkpoint_name(self.kind, self.scale, self.run_name, tag)
         save_checkpoint(self.state(step, metrics, full), path)
         if full:
-            self.last_saved = path
+            self.last_saved, self.last_saved_step = path, step
         return path
 
     def save_periodic(self, step: int, metrics: dict) -> Path | None:
         path = self.save(f"step{step:08d}", step, metrics)
         if self.is_main:
-            prune_checkpoints(self.folder, self.prefix, self.keep)
+            prune_checkpoints(self.folder, self.prefix, self.keep, just_written=path)
         return path
 
     def record_validation(self, step: int, metrics: dict) -> None:
@@ -108,23 +130,96 @@ class Checkpointer:
             self.best_psnr = metrics["valid/psnr_y"]
             self.save("best", step, metrics, full=False)
 
-    def resume(self, resume: str) -> tuple[int, list[str]] | None:
-        """Load `--resume` ("auto" or a path) into the live networks.
+    def start(self, resume: str | None, fresh: bool, log: MetricsLog) -> int:
+        """The step this stage starts from, with the run folder made consistent with it.
 
-        Returns (step, config changes since the checkpoint), or None when "auto" finds none.
+        A fresh start refuses to overwrite an earlier run's files unless `fresh`, which moves
+        them aside. A resume restores the networks; files of later steps (a branch abandoned
+        by `--resume PATH`) are moved aside, and metrics rows after the step dropped.
         """
+        earlier = stored_checkpoints(self.folder, self.prefix)
+        if resume is None:
+            if (earlier or log.stage_rows()) and not fresh:
+                raise RunFolderError(self.refusal(earlier))
+            self.archive([c.path for c in earlier], log)
+            return 0
+        step = self.resume(resume)
+        if step is None:
+            print(
+                f"--resume {resume}: no checkpoint {self.prefix}_step*.pt or _final.pt in "
+                f"{self.folder}; starting {self.stage_name} from step 0",
+                flush=True,
+            )
+            self.archive([c.path for c in earlier], log)
+            return 0
+        later = [c.path for c in earlier if c.step > step and c.path != self.last_saved]
+        if later and self.is_main:
+            print(f"warning: moving {len(later)} checkpoint(s) of later steps aside", flush=True)
+        self.archive(later, log, keep_metrics=True)
+        log.truncate_after(step)
+        return step
+
+    def refusal(self, earlier: list) -> str:
+        found = f"{len(earlier)} {self.prefix} checkpoint(s)" if earlier else "its metrics"
+        return (
+            f"{self.folder} already holds a {self.stage_name} run ({found}): continue it with "
+            f"--resume auto, or start over with --fresh (which moves its files to "
+            f"{self.folder}/old-<time>/)"
+        )
+
+    def archive(self, paths: list[Path], log: MetricsLog, keep_metrics: bool = False) -> None:
+        """Move `paths` (and, unless `keep_metrics`, this stage's metrics rows) aside."""
+        if not self.is_main or not (paths or (not keep_metrics and log.stage_rows())):
+            return
+        destination = archive_folder(self.folder)
+        move_aside(paths, destination)
+        if not keep_metrics:
+            log.archive(destination)
+        print(f"moved the earlier run's files to {destination}", flush=True)
+
+    def resume(self, resume: str) -> int | None:
+        """Load `--resume` ("auto" or a path) into the live networks; its step, or None when
+        "auto" finds no checkpoint."""
         found = load_resume_checkpoint(resume, self.folder, self.prefix)
         if found is None:
             return None
         path, state = found
-        check_resumable(state, path, self.kind, self.spec, list(self.networks))
         try:
+            check_resumable(state, path, self.kind, self.spec, list(self.networks))
             for name, network in self.networks.items():
                 network.bare.load_state_dict(state[name])
                 network.optimizer.load_state_dict(state["optimizers"][name])
                 network.scaler.load_state_dict(state["scalers"][name])
-        except (KeyError, RuntimeError, ValueError) as error:  # e.g. another crop size or width
-            reason = str(error).strip().splitlines()[0]
-            raise CheckpointError(f"{path} does not fit this run's networks ({reason})") from None
-        self.last_saved, self.best_psnr = path, state["best_psnr_y"]
-        return state["step"], config_changes(state["config"], self.config)
+        except (CheckpointError, KeyError, RuntimeError, ValueError) as error:
+            raise CheckpointError(self.refused(path, state, error)) from None
+        self.last_saved, self.last_saved_step = path, state["step"]
+        self.best_psnr = state["best_psnr_y"]
+        self.changes = [
+            change
+            for change in config_changes(state["config"], self.config)
+            if change.split(":")[0] not in BOOKKEEPING_KEYS
+        ]
+        return state["step"]
+
+    def refused(self, path: Path, state: dict, error: Exception) -> str:
+        """Why `path` cannot resume this run, naming the config keys that changed."""
+        reason = str(error).strip().splitlines()[0]
+        if not isinstance(error, CheckpointError):  # e.g. another crop size or width
+            reason = f"{path} does not fit this run's networks ({reason})"
+        changes = config_changes(state.get("config", {}), self.config)
+        keys = [change for change in changes if not change.startswith("name:")]
+        if keys:
+            reason += f"; config keys that differ from the checkpoint's: {'; '.join(keys)}"
+        return reason
+
+
+def report_config_changes(checkpointer: Checkpointer, log: MetricsLog, step: int) -> None:
+    """Changes a resume allows but that break bit-identical continuation: stderr and an event
+    row in the metrics, so a later reader of the curves knows."""
+    if checkpointer.changes and checkpointer.is_main:
+        print(
+            f"warning: config differs from the checkpoint's (the run goes on, but not "
+            f"bit-identical to an uninterrupted one): {'; '.join(checkpointer.changes)}",
+            file=sys.stderr,
+        )
+        log.event(step, "config_changed", changes=checkpointer.changes)

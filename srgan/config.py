@@ -6,6 +6,8 @@ Unknown keys, wrong types and impossible values raise `ConfigError` naming the k
 
 import dataclasses
 import json
+import math
+import re
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,8 +141,12 @@ def _convert(value: Any, annotation: Any, key: str) -> Any:
     if annotation is bool and isinstance(value, bool):
         return value
     if annotation is int and isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) >= 2**63:  # would overflow a C long in torch/numpy later
+            raise ConfigError(f"{key}: {value} is out of range")
         return value
     if annotation is float and isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):  # JSON's Infinity and NaN parse as floats
+            raise ConfigError(f"{key}: must be a finite number, got {value}")
         return float(value)
     if annotation is str and isinstance(value, str):
         return value
@@ -203,7 +209,13 @@ def _validate(config: Config, check_paths: bool) -> None:
     require(runtime.log_every >= 1, "runtime.log_every", "must be >= 1")
     require(runtime.checkpoint_every >= 1, "runtime.checkpoint_every", "must be >= 1")
     require(runtime.keep_checkpoints >= 1, "runtime.keep_checkpoints", "must be >= 1")
-    require(bool(config.name) and "/" not in config.name, "name", "must be a non-empty file name")
+    require(
+        re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", config.name) is not None,
+        "name",
+        f"must be a plain file name (letters, digits, '.', '_', '-'; not starting with '.'), "
+        f"got {json.dumps(config.name)}",
+    )
+    require(0 <= config.seed < 2**32, "seed", f"must be in [0, 2^32), got {config.seed}")
     if check_paths and not data.sample_data:
         for key in ("train_dir", "valid_dir"):
             folder = Path(getattr(data, key))

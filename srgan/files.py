@@ -14,6 +14,31 @@ class UnsafeFileError(RuntimeError):
     """A weights file that is missing, unreadable, or would run code when loaded."""
 
 
+class WriteError(RuntimeError):
+    """A run's file could not be written (full disk, permissions, ...): one line naming the
+    file and the cause. torch.save reports a full disk as a RuntimeError from its C++ writer,
+    with the OSError that says why further down the exception chain."""
+
+    def __init__(self, path: Path, error: BaseException, note: str = "") -> None:
+        super().__init__(f"could not write {path}: {write_failure_cause(error)}{note}")
+        self.path, self.error = path, error
+
+    def with_note(self, note: str) -> "WriteError":
+        """The same error with `note` appended, e.g. "; the last good checkpoint is ..."."""
+        return WriteError(self.path, self.error, note)
+
+
+def write_failure_cause(error: BaseException) -> str:
+    """'no space left on device' for ENOSPC, found anywhere in the exception chain."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror[0].lower() + seen.strerror[1:]
+        seen = seen.__cause__ or seen.__context__
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 def fsync_directory(folder: Path) -> None:
     """Make a rename inside `folder` durable (POSIX: the directory entry is data too)."""
     descriptor = os.open(folder, os.O_RDONLY)
@@ -33,9 +58,17 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None], durable: bool =
     """Call `write(file)` on a temp file in the same folder, then rename it over `path`.
 
     A crash or a full disk mid-write leaves the previous `path` intact (the rename is atomic
-    on POSIX). `durable` also fsyncs the data and the folder, so the file survives a power cut.
+    on POSIX) and no temp file behind; any failure is raised as a one-line `WriteError`.
+    `durable` also fsyncs the data and the folder, so the file survives a power cut.
     """
     path = Path(path)
+    try:
+        _write_and_rename(path, write, durable)
+    except (OSError, RuntimeError) as error:
+        raise WriteError(path, error) from error
+
+
+def _write_and_rename(path: Path, write: Callable[[IO[bytes]], None], durable: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
     try:

@@ -21,11 +21,12 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from srgan.checkpointer import Checkpointer
+from srgan.checkpointer import Checkpointer, report_config_changes
 from srgan.config import Config
 from srgan.data import TrainCrops, batch_stream
 from srgan.degradation import degrade_batch
 from srgan.evaluation import EvalImage, evaluate_image, model_upscaler
+from srgan.files import WriteError
 from srgan.metrics_log import MetricsLog, NonFiniteLossError
 from srgan.runtime import Runtime
 from srgan.signals import Interrupted, SignalGuard, StopNow
@@ -80,6 +81,10 @@ class Cadence:
         return step % self.checkpoint_every == 0
 
 
+class ValidationAborted(Exception):
+    """Raised inside the generator's forward when a signal asks the loop to stop."""
+
+
 def validate(
     generator: nn.Module,
     images: list[EvalImage],
@@ -89,18 +94,28 @@ def validate(
 ) -> dict[str, float] | None:
     """Mean PSNR/SSIM-Y of the evaluation protocol (`srgan.evaluation`), in fp32.
 
-    Returns None, leaving the rest undone, as soon as `should_stop()` says so (a signal).
+    Returns None, leaving the rest undone, as soon as `should_stop()` says so: it is checked
+    before every layer of the generator, so a signal stops even a long validation of large
+    images within one convolution, not at its end.
     """
+
+    def check(module: nn.Module, inputs: tuple) -> None:
+        if should_stop():
+            raise ValidationAborted
+
     was_training = generator.training
     generator.eval()
+    hooks = [module.register_forward_pre_hook(check) for module in generator.modules()]
     upscale = model_upscaler(generator, device, tile=256)
     rows = []
     try:
         for image in images:
-            if should_stop():
-                return None
             rows.append(evaluate_image(upscale, image, scale)[0])
+    except ValidationAborted:
+        return None
     finally:
+        for hook in hooks:
+            hook.remove()
         generator.train(was_training)
     return {f"valid/{key}": float(np.mean([r[key] for r in rows])) for key in ("psnr_y", "ssim_y")}
 
@@ -120,17 +135,21 @@ def run_stage(
     validation: list[EvalImage],
     paths: RunPaths,
     resume: str | None = None,
+    fresh: bool = False,
     max_steps: int | None = None,
-    checkpoint_every: int | None = None,
 ) -> dict:
-    """Train one stage to its end (or `max_steps`); returns {"step", "best_psnr_y", "final"}."""
+    """Train one stage to its end (or `max_steps`); returns {"step", "best_psnr_y", "final"}.
+
+    `resume`: "auto" or a checkpoint path; None starts from step 0, which a folder holding an
+    earlier run of the stage refuses unless `fresh` (its files are then moved aside).
+    """
     steps_per_epoch = crops.steps_per_epoch(stage.batch_size)
     total_steps = stage.epochs * steps_per_epoch
     cadence = Cadence(
         steps_per_epoch=steps_per_epoch,
         validate_every=stage.validate_every,
         log_every=config.runtime.log_every,
-        checkpoint_every=checkpoint_every or config.runtime.checkpoint_every,
+        checkpoint_every=config.runtime.checkpoint_every,
         end_step=total_steps if max_steps is None else min(total_steps, max_steps),
     )
     checkpointer = Checkpointer(
@@ -144,9 +163,10 @@ def run_stage(
         is_main=runtime.is_main,
     )
     log = MetricsLog(paths.metrics_file, stage.name, enabled=runtime.is_main)
-    step = 0
-    if resume is not None:
-        step = resume_stage(checkpointer, log, resume, runtime) or 0
+    step = checkpointer.start(resume, fresh, log)
+    if resume is not None and checkpointer.last_saved is not None and runtime.is_main:
+        print(f"resumed {stage.name} from {checkpointer.last_saved} at step {step}", flush=True)
+        report_config_changes(checkpointer, log, step)
     rows = slice(
         runtime.rank * stage.batch_size // runtime.world_size,
         (runtime.rank + 1) * stage.batch_size // runtime.world_size,
@@ -180,27 +200,26 @@ def run_stage(
     try:
         with SignalGuard() as loop.signals:
             step = loop.train(batches, degrade, step)
+        final = finish(checkpointer, log, step, total_steps)
     except StopNow as stop:
         raise Interrupted(stop.signal_number, checkpointer.last_saved, loop.step) from None
+    except WriteError as error:
+        raise error.with_note(f"; {checkpointer.last_good()}") from error
     finally:
         progress.close()
-    final = checkpointer.save("final", step, log.last_row) if step >= cadence.end_step else None
-    log.plot()
     return {"step": step, "best_psnr_y": checkpointer.best_psnr, "final": final}
 
 
-def resume_stage(checkpointer: Checkpointer, log: MetricsLog, resume: str, runtime: Runtime) -> int:
-    """Restore the networks from `--resume`; the step to continue from (0: nothing found)."""
-    found = checkpointer.resume(resume)
-    if found is None:
-        return 0
-    step, changes = found
-    if runtime.is_main:
-        print(f"resumed {checkpointer.stage_name} from {checkpointer.last_saved} at step {step}")
-        if changes:
-            print(f"warning: config differs from the checkpoint's: {'; '.join(changes)}")
-    log.truncate_after(step)
-    return step
+def finish(checkpointer: Checkpointer, log: MetricsLog, step: int, total_steps: int) -> Path | None:
+    """`_final` for a stage that ran to its end; a `--max-steps` stop saves a periodic
+    checkpoint instead (to resume from), since the stage is not done."""
+    final = None
+    if step >= total_steps:
+        final = checkpointer.save("final", step, log.last_row)
+    elif step > checkpointer.last_saved_step:
+        checkpointer.save_periodic(step, log.last_row)
+    log.plot()
+    return final
 
 
 @dataclass
@@ -217,6 +236,7 @@ class Loop:
     scale: int
     signals: SignalGuard = field(default_factory=SignalGuard)
     step: int = 0
+    last_log_step: int = 0
 
     def train(self, batches, degrade: Callable[[torch.Tensor], torch.Tensor], step: int) -> int:
         self.step = step
@@ -239,7 +259,10 @@ class Loop:
                 validate_now or checkpoint_now or step == self.cadence.end_step
             ):
                 continue
+            interval = step - max(self.last_log_step, start_step)
+            self.last_log_step = step
             metrics = self.log.summarize(step, self.checkpointer.last_good())
+            self.log.warn_if_all_skipped(metrics, interval)
             metrics["lr"] = learning_rate
             metrics["steps_per_second"] = (step - start_step) / (time.perf_counter() - started)
             self.finish_interval(metrics, validate_now, checkpoint_now)

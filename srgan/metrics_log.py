@@ -7,11 +7,13 @@ line, with the stage and step. Only the main process writes.
 """
 
 import json
+import shutil
+import sys
 from pathlib import Path
 
 import torch
 
-from srgan.files import atomic_write_text
+from srgan.files import WriteError, atomic_write_text
 from srgan.plotting import plot_curves
 
 
@@ -61,16 +63,37 @@ class MetricsLog:
                 f"{self.stage} step {first_step + int(bad[0, 0])}: non-finite loss ({terms}); "
                 f"{last_good}"
             )
-        means = values.mean(0).tolist()
-        return {f"loss/{name}": mean for name, mean in zip(self._names, means, strict=True)}
+        metrics = {}
+        for name, mean, total in zip(
+            self._names, values.mean(0).tolist(), values.sum(0).tolist(), strict=True
+        ):
+            if name.startswith("skipped_"):  # 1.0 per step the fp16 loss scaler skipped
+                metrics[f"fp16_skipped/{name[8:]}"] = int(total)
+            else:
+                metrics[f"loss/{name}"] = mean
+        return metrics
 
     def write(self, step: int, epoch: float, metrics: dict) -> None:
         self.last_row = {"stage": self.stage, "step": step, "epoch": epoch, **metrics}
+        self._append(self.last_row)
+
+    def event(self, step: int, event: str, **details: object) -> None:
+        """A row that is not a measurement, e.g. {"event": "config_changed", "changes": [...]};
+        readers of the metrics skip rows with an "event" key."""
+        self._append({"stage": self.stage, "step": step, "event": event, **details})
+
+    def _append(self, row: dict) -> None:
         if not self.enabled:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as file:
-            file.write(json.dumps(self.last_row) + "\n")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as file:
+                file.write(json.dumps(row) + "\n")
+        except OSError as error:
+            raise WriteError(self.path, error) from error
+
+    def stage_rows(self) -> list[dict]:
+        return [row for row in read_metrics(self.path) if row.get("stage") == self.stage]
 
     def truncate_after(self, step: int) -> None:
         """On resume, drop this stage's rows logged after `step` (they will be redone)."""
@@ -83,6 +106,29 @@ class MetricsLog:
             # Replace, not rewrite in place: a kill now must not lose the rows of earlier steps.
             atomic_write_text(self.path, text)
 
+    def archive(self, destination: Path) -> None:
+        """Copy the metrics file into `destination`, then drop this stage's rows from it."""
+        if self.enabled and self.path.is_file():
+            destination.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(self.path, destination / self.path.name)
+            self.truncate_after(-1)
+
+    def warn_if_all_skipped(self, metrics: dict, steps: int) -> None:
+        """fp16: the loss scaler skips steps whose gradients overflow. Say so when it skipped
+        every step of an interval: such a run trains nothing."""
+        for key, count in metrics.items():
+            if key.startswith("fp16_skipped/") and count >= steps:
+                print(
+                    f"warning: the fp16 loss scaler skipped all {steps} {key[13:]} steps since "
+                    "the last log line (gradients overflow): try runtime.precision bf16 or fp32",
+                    file=sys.stderr,
+                )
+
     def plot(self) -> None:
-        if self.enabled:
-            plot_curves(read_metrics(self.path), self.path.parent / "curves.png")
+        if not self.enabled:
+            return
+        path = self.path.parent / "curves.png"
+        try:
+            plot_curves(read_metrics(self.path), path)
+        except OSError as error:
+            raise WriteError(path, error) from error

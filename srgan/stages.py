@@ -18,6 +18,7 @@ from srgan.checkpoint import (
     CheckpointError,
     check_spec,
     checkpoint_name,
+    checkpoint_prefix,
     generator_from_checkpoint,
     load_checkpoint,
 )
@@ -28,6 +29,7 @@ from srgan.evaluation import EvalImage
 from srgan.generator import Generator
 from srgan.loop import RunPaths, Stage, run_stage
 from srgan.losses import ContentLoss
+from srgan.run_folder import resume_target
 from srgan.runtime import Runtime
 from srgan.sample_data import write_sample_data
 from srgan.steps import LossWeights, Network, gan_step, pretrain_step
@@ -155,11 +157,21 @@ def pretrained_generator_path(config: Config, paths: RunPaths) -> Path:
     )
 
 
-def load_pretrained(config: Config, paths: RunPaths) -> tuple[Generator, Path]:
+def generator_to_train(
+    config: Config, paths: RunPaths, resume: str | None
+) -> tuple[Generator, str]:
+    """(generator, where its weights come from): the pretrained SRResNet, or, when a GAN
+    checkpoint will be resumed, a new generator whose weights that checkpoint overwrites (so
+    the pretrained file is not needed any more)."""
+    prefix = checkpoint_prefix("srgan", config.model.scale, config.name)
+    target = resume_target(resume, paths.checkpoint_dir, prefix)
+    if target is not None and target.step >= 0:
+        state = torch.load(target.path, map_location="cpu", weights_only=True, mmap=True)
+        return Generator.from_spec(config.model.generator).train(), state.get("pretrained_from")
     source = pretrained_generator_path(config, paths)
     checkpoint = load_checkpoint(source)
     check_spec(checkpoint, source, config.model.generator)
-    return generator_from_checkpoint(checkpoint, source).train(), source
+    return generator_from_checkpoint(checkpoint, source).train(), str(source)
 
 
 def build_content_loss(config: Config, runtime: Runtime) -> ContentLoss:
@@ -182,11 +194,11 @@ def build_content_loss(config: Config, runtime: Runtime) -> ContentLoss:
 def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options) -> dict:
     """Stage 2: SRGAN from the pretrained generator with the perceptual loss (paper Eq. 3)."""
     settings = config.gan
-    pretrained, source = load_pretrained(config, paths)
+    pretrained, source = generator_to_train(config, paths, loop_options.get("resume"))
     if runtime.is_main:
         ensure_data(config)
         save_config(config, paths.log_dir / "config.json")
-        print(f"GAN training starts from {source}", flush=True)
+        print(f"GAN training from the SRResNet {source}", flush=True)
     if runtime.distributed:
         torch.distributed.barrier()
     crops, validation = load_data(config, runtime)
@@ -223,7 +235,7 @@ def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options)
         step=lambda lr_image, hr_image: gan_step(
             generator, discriminator, content_loss, weights, runtime, (lr_image, hr_image)
         ),
-        extra_state={"vgg_weights": content_loss.weights_used, "pretrained_from": str(source)},
+        extra_state={"vgg_weights": content_loss.weights_used, "pretrained_from": source},
     )
     if runtime.is_main and content_loss.weights_used == "random":
         (paths.log_dir / "WARNING_random_vgg_weights.txt").write_text(

@@ -40,12 +40,21 @@ class Network:
         """A network without DDP or compile: the three handles are `module` itself."""
         return cls(module, module, module, optimizer, scaler)
 
-    def update(self, loss: torch.Tensor) -> None:
-        """Backward and optimizer step through the (fp16) loss scaler, a no-op scale otherwise."""
+    def update(self, loss: torch.Tensor) -> torch.Tensor | None:
+        """Backward and optimizer step through the (fp16) loss scaler, a no-op scale otherwise.
+
+        With fp16 loss scaling, returns 1.0 (a device tensor: no host sync) when the scaler
+        skipped this step because the gradients overflowed, else 0.0; None without scaling.
+        A skipped step is exactly one where `update()` backs the scale off.
+        """
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        scale_before = self.scaler._scale.clone() if self.scaler.is_enabled() else None
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if scale_before is None:
+            return None
+        return (self.scaler._scale < scale_before).float().squeeze()
 
 
 @dataclass(frozen=True)
@@ -64,8 +73,16 @@ def pretrain_step(
     with runtime.autocast():
         sr_image = generator.module(lr_image)
     loss = F.mse_loss(sr_image.float(), hr_image)
-    generator.update(loss)
-    return {"pixel": loss.detach()}
+    skipped = generator.update(loss)
+    return with_skipped({"pixel": loss.detach()}, generator=skipped)
+
+
+def with_skipped(losses: dict[str, torch.Tensor], **skipped: torch.Tensor | None) -> dict:
+    """Add `skipped_<network>` terms (fp16 only), which the metrics log counts, not averages."""
+    for name, flag in skipped.items():
+        if flag is not None:
+            losses[f"skipped_{name}"] = flag
+    return losses
 
 
 def set_requires_grad(module: nn.Module, flag: bool) -> None:
@@ -100,7 +117,7 @@ def gan_step(
         + weights.pixel * pixel
         + weights.adversarial * adversarial
     )
-    generator.update(generator_loss)
+    generator_skipped = generator.update(generator_loss)
 
     # Discriminator: real vs the generator's detached output.
     set_requires_grad(discriminator.bare, True)
@@ -108,8 +125,8 @@ def gan_step(
         real_logits = discriminator.module(hr_image)
         fake_logits = discriminator.module(sr_image.detach())
     d_loss = discriminator_loss(real_logits.float(), fake_logits.float())
-    discriminator.update(d_loss)
-    return {
+    discriminator_skipped = discriminator.update(d_loss)
+    losses = {
         "content": content.detach().float(),
         "pixel": pixel.detach(),
         "adversarial": adversarial.detach(),
@@ -118,3 +135,4 @@ def gan_step(
         "d_real": torch.sigmoid(real_logits.detach().float()).mean(),
         "d_fake": torch.sigmoid(fake_logits.detach().float()).mean(),
     }
+    return with_skipped(losses, generator=generator_skipped, discriminator=discriminator_skipped)

@@ -154,9 +154,11 @@ class PretrainedRun:
 def pretrained_run(
     tmp_path_factory: pytest.TempPathFactory, tiny_config_args: list[str]
 ) -> PretrainedRun:
-    """scripts/pretrain.py for TINY_MAX_STEPS steps into a fresh --run-dir (run once)."""
+    """scripts/pretrain.py, a whole stage of TINY_MAX_STEPS steps, into a fresh --run-dir (run
+    once): it ends with a `_final` checkpoint."""
     run_dir = tmp_path_factory.mktemp("pretrained_run")
-    args = [*tiny_config_args, "--run-dir", str(run_dir), "--max-steps", str(TINY_MAX_STEPS)]
+    epochs = ["--set", f"pretrain.epochs={TINY_MAX_STEPS}"]  # one step per epoch
+    args = [*tiny_config_args, *epochs, "--run-dir", str(run_dir)]
     result = run_script("pretrain.py", args, cwd=run_dir)
     assert result.returncode == 0, describe(result)
     return PretrainedRun(run_dir, result)

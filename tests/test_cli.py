@@ -54,12 +54,12 @@ def script_runs(
     folder = tmp_path_factory.mktemp("script_runs")
     gan_run = folder / "gan_run"
     shutil.copytree(pretrained_run.run_dir, gan_run)
-    max_steps = ["--max-steps", str(TINY_MAX_STEPS)]
+    four_epochs = ["--set", f'gan.stages=[{{"epochs": {TINY_MAX_STEPS}, "lr": 1e-4}}]']
     commands = {
-        "train": ("train.py", [*tiny_config_args, "--run-dir", str(gan_run), *max_steps]),
+        "train": ("train.py", [*tiny_config_args, "--run-dir", str(gan_run), *four_epochs]),
         "train without pretrained": (
             "train.py",
-            [*tiny_config_args, "--run-dir", str(folder / "empty_run"), *max_steps],
+            [*tiny_config_args, "--run-dir", str(folder / "empty_run"), *four_epochs],
         ),
     }
     return run_scripts(commands, cwd=folder)

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PretrainedRun, TinyDataset, describe, run_scripts
+from conftest import TINY_MAX_STEPS, PretrainedRun, TinyDataset, describe, run_scripts
 
 from srgan.config import (
     Config,
@@ -81,6 +81,16 @@ def tiny_config(tiny_overrides: list[str], *extra: str) -> Config:
         ("data.valid_dir=no/such/folder", "data.valid_dir: folder no/such/folder does not exist"),
         ("pretrain=3", "pretrain: expected an object"),
         ("model.num_blocks.x=1", "--set model.num_blocks.x=1: num_blocks is not a section"),
+        ("pretrain.lr=Infinity", "pretrain.lr: must be a finite number, got inf"),
+        ("data.gaussian_sigma=NaN", "data.gaussian_sigma: must be a finite number, got nan"),
+        ("gan.adversarial_weight=Infinity", "gan.adversarial_weight: must be a finite number"),
+        ('gan.stages=[{"epochs": 1, "lr": Infinity}]', "gan.stages[0].lr: must be a finite"),
+        ("seed=-1", "seed: must be in [0, 2^32), got -1"),
+        ("seed=18446744073709551616", "seed: 18446744073709551616 is out of range"),
+        ("seed=4294967296", "seed: must be in [0, 2^32)"),
+        ("name=..", "name: must be a plain file name"),
+        ("name=a/b", "name: must be a plain file name"),
+        ("name=.hidden", "name: must be a plain file name"),
     ],
 )
 def test_load_config_errors_name_the_key(
@@ -198,6 +208,7 @@ def test_run_folder_holds_resolved_config(
 ) -> None:
     written = pretrained_run.run_dir / "config.json"
     assert written.is_file()
-    expected = load_config(tiny_dataset.config_file, tiny_overrides)
+    epochs = f"pretrain.epochs={TINY_MAX_STEPS}"  # the fixture's own override
+    expected = load_config(tiny_dataset.config_file, [*tiny_overrides, epochs])
     assert load_config(written) == expected
     assert expected.name == "tiny" and expected.model.num_blocks == 2  # the overrides applied

@@ -119,5 +119,7 @@ def test_training_on_cuda_uses_fused_adam_and_auto_precision(
     assert result.returncode == 0, describe(result)
     expected = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     assert f"device cuda:0, precision {expected}, channels_last" in result.stdout
-    checkpoint = load_checkpoint(tmp_path / "checkpoints" / f"srresnet_x4_{TINY_RUN_NAME}_final.pt")
+    checkpoint = load_checkpoint(
+        tmp_path / "checkpoints" / f"srresnet_x4_{TINY_RUN_NAME}_step00000002.pt"
+    )
     assert checkpoint["optimizers"]["generator"]["param_groups"][0]["fused"] is True

@@ -64,7 +64,8 @@ def pretrain_run(tmp_path_factory: pytest.TempPathFactory, ddp_args: list[str]) 
 
 
 def gan_source(pretrain_run: Path) -> list[str]:
-    pretrained = pretrain_run / "checkpoints" / f"srresnet_x4_{TINY_RUN_NAME}_final.pt"
+    # A --max-steps stop saves a periodic checkpoint (the stage is not finished).
+    pretrained = pretrain_run / "checkpoints" / f"srresnet_x4_{TINY_RUN_NAME}_step{STEPS:08d}.pt"
     return ["--set", f"gan.pretrained_generator={pretrained}"]
 
 
@@ -105,7 +106,7 @@ def test_pretraining_ranks_hold_identical_weights(pretrain_run: Path) -> None:
     initial = tiny_generator().state_dict()
     assert not torch.equal(states[0]["generator"]["head.0.weight"], initial["head.0.weight"])
     checkpoint = load_checkpoint(
-        pretrain_run / "checkpoints" / f"srresnet_x4_{TINY_RUN_NAME}_final.pt"
+        pretrain_run / "checkpoints" / f"srresnet_x4_{TINY_RUN_NAME}_step{STEPS:08d}.pt"
     )
     assert checkpoint["step"] == STEPS
     for key, tensor in checkpoint["generator"].items():  # rank 0 saved its own weights
@@ -162,8 +163,10 @@ def test_two_rank_checkpoint_resumes_in_one_process(
     result = run_script("pretrain.py", args)
     assert result.returncode == 0, describe(result)
     assert f"at step {STEPS}" in result.stdout
-    final = load_checkpoint(run_dir / "checkpoints" / f"srresnet_x4_{TINY_RUN_NAME}_final.pt")
-    assert final["step"] == 6
+    resumed = load_checkpoint(
+        run_dir / "checkpoints" / f"srresnet_x4_{TINY_RUN_NAME}_step00000006.pt"
+    )
+    assert resumed["step"] == 6
 
 
 def test_gan_ranks_hold_identical_weights(gan_run: Path) -> None:
@@ -171,7 +174,9 @@ def test_gan_ranks_hold_identical_weights(gan_run: Path) -> None:
     assert_ranks_identical(states, "generator", parameter_names(tiny_generator()))
     discriminator = Discriminator(crop_size=32, num_channels=8)
     assert_ranks_identical(states, "discriminator", parameter_names(discriminator))
-    checkpoint = load_checkpoint(gan_run / "checkpoints" / f"srgan_x4_{TINY_RUN_NAME}_final.pt")
+    checkpoint = load_checkpoint(
+        gan_run / "checkpoints" / f"srgan_x4_{TINY_RUN_NAME}_step{STEPS:08d}.pt"
+    )
     assert checkpoint["step"] == STEPS
     for key, tensor in checkpoint["discriminator"].items():
         assert torch.equal(tensor, states[0]["discriminator"][key]), key
@@ -187,8 +192,8 @@ def test_two_rank_gan_checkpoint_resumes_in_one_process(
     result = run_script("train.py", args)
     assert result.returncode == 0, describe(result)
     assert f"at step {STEPS}" in result.stdout
-    final = load_checkpoint(run_dir / "checkpoints" / f"srgan_x4_{TINY_RUN_NAME}_final.pt")
-    assert final["step"] == 6
+    resumed = load_checkpoint(run_dir / "checkpoints" / f"srgan_x4_{TINY_RUN_NAME}_step00000006.pt")
+    assert resumed["step"] == 6
 
 
 def train_and_save_ranks() -> None:

@@ -295,6 +295,52 @@ def test_unsafe_member_paths_are_refused(server, tmp_path, unsafe):
     assert not (tmp_path / "evil.png").exists()
 
 
+def zeros_zip_bytes(members: dict[str, int]) -> bytes:
+    """A deflated zip whose members hold the given numbers of zero bytes (about 230:1)."""
+    buffer, chunk = io.BytesIO(), bytes(1 << 20)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, size in members.items():
+            with archive.open(name, "w") as member:
+                for start in range(0, size, len(chunk)):
+                    member.write(chunk[: size - start])
+    return buffer.getvalue()
+
+
+def test_zip_bomb_is_refused_with_the_real_limits(server, tmp_path):
+    # 200 MiB of zeros in a 0.9 MB zip: stopped at the 64 MiB limit for one image.
+    bomb = zeros_zip_bytes({"Toy_HR/bomb.png": 200 << 20})
+    server.state.files["/files/Toy.zip"] = bomb
+    entry = toy(size=None, sha256="", image_count=None)
+    root = tmp_path / "data"
+    with pytest.raises(download.DownloadError) as error:
+        download.download_dataset(entry, root, mirror=server.url, progress=False)
+    message = str(error.value)
+    assert message.startswith(
+        "toy: extracting Toy_HR/bomb.png goes past the limit of 64 MiB for one image"
+    )
+    assert "\n" not in message
+    assert list(root.iterdir()) == []  # The staging folder and the archive are gone.
+
+
+def test_tar_images_together_past_the_archive_limit_are_refused(server, tmp_path, monkeypatch):
+    # Each image is under the limit for one image; together they pass the limit for the archive.
+    monkeypatch.setattr(download, "MAX_IMAGE_BYTES", 4 << 20)
+    monkeypatch.setattr(download, "MIN_EXTRACT_LIMIT_BYTES", 4 << 20)
+    images = {f"Toy_HR/{index}.png": bytes(3 << 20) for index in range(3)}
+    archive = tar_gz_bytes(images)
+    assert len(archive) * download.MAX_EXPANSION < 4 << 20
+    server.state.files["/files/Toy.tar.gz"] = archive
+    entry = toy(url="http://h/files/Toy.tar.gz", size=None, sha256="", image_count=None)
+    root = tmp_path / "data"
+    with pytest.raises(download.DownloadError) as error:
+        download.download_dataset(entry, root, mirror=server.url, progress=False)
+    assert str(error.value).startswith(
+        "toy: extracting Toy_HR/1.png goes past the limit of 4 MiB for all images of the "
+        "archive (10 times its size, at least 4 MiB)"
+    )
+    assert list(root.iterdir()) == []
+
+
 # A set checked per image, installed from a folder: the tests change one file at a time.
 CHECKED = download.Dataset(
     name="checked",

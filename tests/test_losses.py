@@ -4,23 +4,40 @@ ImageNet weights cannot be downloaded here: the content-loss tests use random VG
 which exercise the same layers, normalisation and gradient path.
 """
 
+import io
 import os
 import socket
+import threading
+import time
 import urllib.error
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+import torchvision
 from torch import nn
 from torchvision.models import VGG19_Weights
 
+from srgan import losses
 from srgan.generator import Generator
 from srgan.losses import (
     ContentLoss,
     VGGWeightsError,
     discriminator_loss,
     generator_adversarial_loss,
+    load_vgg_features,
 )
+
+WEIGHTS_FILE = os.path.basename(VGG19_Weights.IMAGENET1K_V1.url)
+PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy")
+# Downloads in these tests give up after this long without data.
+TEST_TIMEOUT_SECONDS = 0.5
+# A stalled server closes its connections after this long, so that a download without a
+# timeout fails late instead of hanging the test suite.
+STALL_SECONDS = 10.0
 
 
 def test_layer_cut(content_losses: dict[str, ContentLoss]) -> None:
@@ -119,7 +136,8 @@ def test_imagenet_weights_offline_raise_naming_the_cache_file(offline_hub: dict)
     with pytest.raises(VGGWeightsError) as error:
         ContentLoss(layer="vgg22", weights="imagenet")
     assert str(offline_hub["cache_file"]) in str(error.value)
-    assert offline_hub["timeouts"] == [None]  # "imagenet" waits as long as the download takes
+    # "imagenet" waits as long as data keeps coming, but not forever for the next byte.
+    assert offline_hub["timeouts"] == [losses.DOWNLOAD_TIMEOUT_SECONDS]
 
 
 def test_auto_weights_fall_back_to_random_with_warning(offline_hub: dict) -> None:
@@ -128,9 +146,117 @@ def test_auto_weights_fall_back_to_random_with_warning(offline_hub: dict) -> Non
         loss = ContentLoss(layer="vgg22", weights="auto")
     assert any("Falling back to RANDOM" in str(warning.message) for warning in caught)
     assert loss.weights_used == "random"
-    # Without a cached file, "auto" gives the download a short timeout, then restores it.
-    assert offline_hub["timeouts"] == [5.0]
+    # "auto" gives the download a short timeout, then restores the previous one.
+    assert offline_hub["timeouts"] == [losses.AUTO_TIMEOUT_SECONDS] == [5.0]
     assert socket.getdefaulttimeout() == previous_timeout
+
+
+@pytest.fixture
+def local_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty torch hub cache in tmp_path, no proxy, and short download timeouts.
+
+    Returns the folder the weights are downloaded into.
+    """
+    for variable in PROXY_VARIABLES:  # urllib would send requests for 127.0.0.1 to a proxy.
+        monkeypatch.delenv(variable, raising=False)
+    hub_dir = tmp_path / "hub"
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub_dir))
+    monkeypatch.setattr(losses, "DOWNLOAD_TIMEOUT_SECONDS", TEST_TIMEOUT_SECONDS)
+    monkeypatch.setattr(losses, "AUTO_TIMEOUT_SECONDS", TEST_TIMEOUT_SECONDS)
+    return hub_dir / "checkpoints"
+
+
+@pytest.fixture
+def stalled_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The weights URL, pointed at a TCP server on 127.0.0.1 that never answers.
+
+    The kernel completes the connections to the listening socket, and nothing ever reads from
+    them or writes to them: a network that drops traffic after the handshake looks the same.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    closer = threading.Timer(STALL_SECONDS, listener.close)  # Resets the waiting connections.
+    closer.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/{WEIGHTS_FILE}"
+    monkeypatch.setattr(losses, "_imagenet_url", lambda: url)
+    yield url
+    closer.cancel()
+    listener.close()
+
+
+def test_stalled_imagenet_download_fails_after_the_timeout(
+    local_hub: Path, stalled_url: str
+) -> None:
+    previous_timeout = socket.getdefaulttimeout()
+    start = time.monotonic()
+    with pytest.raises(VGGWeightsError) as error:
+        load_vgg_features("imagenet", 9)
+    assert time.monotonic() - start < STALL_SECONDS / 2
+    message = str(error.value)
+    assert f"from {stalled_url} (no data for 0.5 s). Download that file" in message
+    assert str(local_hub / WEIGHTS_FILE) in message and "\n" not in message
+    assert socket.getdefaulttimeout() == previous_timeout
+    assert not local_hub.exists() or not any(local_hub.iterdir())  # No partial file is left.
+
+
+def test_stalled_auto_download_falls_back_to_random_quickly(
+    local_hub: Path, stalled_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A one-layer stand-in for VGG19, whose construction alone takes seconds on a busy CPU.
+    stand_in = SimpleNamespace(features=nn.Sequential(nn.ReLU()))
+    monkeypatch.setattr(torchvision.models, "vgg19", lambda weights: stand_in)
+    start = time.monotonic()
+    with pytest.warns(UserWarning) as caught:
+        _, weights_used = load_vgg_features("auto", 9)
+    assert time.monotonic() - start < STALL_SECONDS / 2
+    assert weights_used == "random"
+    assert any(
+        "(no data for 0.5 s)" in str(warning.message)
+        and "Falling back to RANDOM" in str(warning.message)
+        for warning in caught
+    )
+
+
+class DripHandler(BaseHTTPRequestHandler):
+    """Sends `server.body` in six pieces, pausing before each for less than the timeout."""
+
+    def do_GET(self) -> None:
+        body: bytes = self.server.body
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        piece = len(body) // 6 + 1
+        for start in range(0, len(body), piece):
+            time.sleep(TEST_TIMEOUT_SECONDS * 0.4)
+            self.wfile.write(body[start : start + piece])
+            self.wfile.flush()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_slow_download_that_keeps_receiving_succeeds(
+    local_hub: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Takes longer in all than the timeout, which only limits each wait for data.
+    state = {"weight": torch.arange(6.0).reshape(2, 3)}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), DripHandler)
+    server.body = buffer.getvalue()
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{WEIGHTS_FILE}"
+    monkeypatch.setattr(losses, "_imagenet_url", lambda: url)
+    try:
+        start = time.monotonic()
+        downloaded = losses._imagenet_state_dict(TEST_TIMEOUT_SECONDS)
+        assert time.monotonic() - start > 2 * TEST_TIMEOUT_SECONDS
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert torch.equal(downloaded["weight"], state["weight"])
+    assert (local_hub / WEIGHTS_FILE).read_bytes() == server.body
 
 
 def test_state_dict_path_with_full_vgg_keys_loads(

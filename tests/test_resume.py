@@ -24,13 +24,14 @@ import pytest
 import torch
 from conftest import PARALLEL_SCRIPTS, SCRIPT_ENV, SCRIPTS, TinyDataset, describe
 
-from srgan.checkpoint import load_checkpoint, resumable_checkpoints, save_checkpoint
+from srgan.checkpoint import load_checkpoint, save_checkpoint
 from srgan.config import load_config
 from srgan.data import TrainCrops, load_images, load_validation_images
 from srgan.discriminator import Discriminator
 from srgan.generator import Generator
 from srgan.loop import RunPaths, Stage, run_stage
 from srgan.losses import ContentLoss
+from srgan.run_folder import resumable_checkpoints
 from srgan.runtime import Runtime
 from srgan.steps import LossWeights, Network, gan_step, pretrain_step
 
@@ -290,7 +291,7 @@ def test_training_draws_nothing_from_global_rngs(
         f"data.train_dir={tiny_dataset.train_dir}",
         f"data.valid_dir={tiny_dataset.valid_dir}",
     ]
-    config = load_config(None, [*folders, *RESUME_OVERRIDES])
+    config = load_config(None, [*folders, *RESUME_OVERRIDES, "runtime.checkpoint_every=2"])
     runtime = Runtime(torch.device("cpu"), amp_dtype=None, channels_last=False)
     torch.manual_seed(0)
     generator = Generator(scale=4, num_blocks=2, num_channels=8)
@@ -333,7 +334,6 @@ def test_training_draws_nothing_from_global_rngs(
         crops=TrainCrops(load_images(tiny_dataset.train_dir, 32), 32),
         validation=load_validation_images(tiny_dataset.valid_dir, 4),
         paths=RunPaths(tmp_path, tmp_path / "checkpoints"),
-        checkpoint_every=2,
     )
     assert result["step"] == 4 and result["best_psnr_y"] > 0  # it trained and validated
     after = (torch.get_rng_state(), np.random.get_state(), random.getstate())

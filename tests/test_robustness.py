@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -25,10 +26,8 @@ from test_resume import write_generator_checkpoint
 from srgan.checkpoint import (
     FORMAT,
     CheckpointError,
-    find_resume_checkpoint,
     load_checkpoint,
     non_finite_weight,
-    prune_checkpoints,
     save_checkpoint,
 )
 from srgan.commands.common import resume_command, stage_main
@@ -36,6 +35,7 @@ from srgan.config import load_config
 from srgan.data import TrainCrops, load_images, load_validation_images
 from srgan.generator import Generator
 from srgan.loop import Interrupted, NonFiniteLossError, RunPaths, Stage, run_stage
+from srgan.run_folder import ORPHAN_SECONDS, find_resume_checkpoint, prune_checkpoints
 from srgan.runtime import Runtime
 from srgan.stages import pretrain, train_gan
 from srgan.steps import Network, pretrain_step
@@ -47,12 +47,13 @@ PREFIX = "srresnet_x4_tiny"
 
 
 def write_step_checkpoints(folder: Path, steps: list[int]) -> list[Path]:
-    """Checkpoints holding a 100k-float tensor, modified one second apart in step order."""
+    """Checkpoints holding a 100k-float tensor, modified in the REVERSE order of their steps,
+    so any ordering by file time instead of stored step fails the tests."""
     paths = []
     for index, step in enumerate(steps):
         path = folder / f"{PREFIX}_step{step:08d}.pt"
         save_checkpoint({"step": step, "weights": torch.full((100_000,), float(step))}, path)
-        os.utime(path, ns=(10**18 + index * 10**9,) * 2)
+        os.utime(path, ns=(2 * 10**18 - index * 10**9,) * 2)
         paths.append(path)
     return paths
 
@@ -86,21 +87,52 @@ def test_resume_auto_without_checkpoints_starts_fresh_but_all_unusable_is_an_err
         find_resume_checkpoint(tmp_path, PREFIX)
 
 
-def test_prune_keeps_the_newest_final_and_best_and_drops_stale_temp_files(tmp_path: Path) -> None:
-    write_step_checkpoints(tmp_path, [2, 4, 6, 8])
+def test_prune_keeps_highest_steps_and_the_one_just_written_and_only_drops_dead_temp_files(
+    tmp_path: Path,
+) -> None:
+    # Step 2 looks newest by file time (a restored backup, a synced copy, clock skew).
+    paths = write_step_checkpoints(tmp_path, [8, 6, 4, 2])
     for tag in ("final", "best"):
         save_checkpoint({"step": 8}, tmp_path / f"{PREFIX}_{tag}.pt")
-    (tmp_path / f".{PREFIX}_step00000010.pt.abc123.tmp").write_bytes(b"cut short by a kill")
+    own_temp = tmp_path / f".{PREFIX}_step00000010.pt.{os.getpid()}.abc.tmp"
+    # A live writer (pid 1 always exists) keeps its file, unless it is old enough to be an
+    # orphan (e.g. from another host); a dead writer's file goes.
+    live_temp = tmp_path / f".{PREFIX}_step00000010.pt.1.def.tmp"
+    old_temp = tmp_path / f".{PREFIX}_step00000010.pt.1.ghi.tmp"
+    dead_temp = tmp_path / f".{PREFIX}_step00000010.pt.{dead_pid()}.jkl.tmp"
+    for temp in (own_temp, live_temp, old_temp, dead_temp):
+        temp.write_bytes(b"cut short by a kill")
+    old = time.time() - ORPHAN_SECONDS - 60
+    os.utime(old_temp, (old, old))
     other_run = tmp_path / "srresnet_x4_tiny2_step00000002.pt"
     save_checkpoint({"step": 2}, other_run)
-    prune_checkpoints(tmp_path, PREFIX, keep=2)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        other_run.name,
-        f"{PREFIX}_best.pt",
-        f"{PREFIX}_final.pt",
-        f"{PREFIX}_step00000006.pt",
-        f"{PREFIX}_step00000008.pt",
-    ]
+    prune_checkpoints(tmp_path, PREFIX, keep=2, just_written=paths[2])  # step 4, just written
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [
+            other_run.name,
+            live_temp.name,
+            f"{PREFIX}_best.pt",
+            f"{PREFIX}_final.pt",
+            f"{PREFIX}_step00000004.pt",
+            f"{PREFIX}_step00000006.pt",
+            f"{PREFIX}_step00000008.pt",
+        ]
+    )
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_resume_auto_takes_the_highest_stored_step_whatever_the_file_times(
+    tmp_path: Path,
+) -> None:
+    write_step_checkpoints(tmp_path, [6, 2, 4])  # step 4 has the newest file time
+    path, state = find_resume_checkpoint(tmp_path, PREFIX)
+    assert state["step"] == 6 and path.name == f"{PREFIX}_step00000006.pt"
 
 
 class Payload:
@@ -143,7 +175,7 @@ def run_with_hook(
         f"data.train_dir={tiny_dataset.train_dir}",
         f"data.valid_dir={tiny_dataset.valid_dir}",
     ]
-    config = load_config(None, ["name=tiny", *folders])
+    config = load_config(None, ["name=tiny", "runtime.checkpoint_every=2", *folders])
     torch.manual_seed(0)
     generator = Generator(scale=4, num_blocks=2, num_channels=8)
     runtime = Runtime(torch.device("cpu"), amp_dtype=None, channels_last=False)
@@ -178,7 +210,6 @@ def run_with_hook(
             crops=crops,
             validation=[],
             paths=paths,
-            checkpoint_every=2,
         )
     return error.value, paths.checkpoint_dir
 

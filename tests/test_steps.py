@@ -6,6 +6,7 @@ fake.detach(); each update must leave the other network's weights and gradients 
 
 import copy
 import functools
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ from srgan.degradation import degrade_batch
 from srgan.discriminator import Discriminator
 from srgan.generator import Generator
 from srgan.losses import ContentLoss, discriminator_loss
+from srgan.metrics_log import MetricsLog
 from srgan.runtime import Runtime
 from srgan.stages import prepare_network
 from srgan.steps import LossWeights, Network, gan_step, pretrain_step
@@ -221,3 +223,34 @@ def test_compiled_training_uses_the_compiled_discriminator_for_every_pass(
     eager_losses = gan_step(*eager, content_loss, LossWeights(), CPU_FP32, batch)
     for name, value in eager_losses.items():
         torch.testing.assert_close(compiled_losses[name], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_fp16_skipped_steps_are_counted_and_a_run_skipping_all_is_reported(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    """With loss scaling on, a step whose gradients overflow is skipped by the scaler; the
+    step reports it and the metrics log counts it (GradScaler runs on the CPU too)."""
+    torch.manual_seed(0)
+    generator = Generator(scale=SCALE, num_blocks=2, num_channels=8).train()
+    scaler = torch.amp.GradScaler("cpu", enabled=True)
+    network = Network.plain(generator, torch.optim.Adam(generator.parameters()), scaler)
+    lr_image, hr_image = fixed_batch(5)
+    before = parameters_of(generator)
+    losses = pretrain_step(network, CPU_FP32, lr_image, hr_image)
+    assert losses["skipped_generator"].item() == 0.0 and not unchanged(generator, before)
+
+    before = parameters_of(generator)
+    overflowing = network.update(
+        nn.functional.mse_loss(generator(lr_image), hr_image) * 1e38 * 1e38
+    )
+    assert overflowing.item() == 1.0 and unchanged(generator, before)
+
+    log = MetricsLog(Path("unused.jsonl"), "pretrain", enabled=False)
+    for skipped in (1.0, 1.0, 1.0):
+        log.add({"pixel": torch.tensor(0.1), "skipped_generator": torch.tensor(skipped)})
+    metrics = log.summarize(3, "nothing was saved")
+    assert metrics == {"loss/pixel": pytest.approx(0.1), "fp16_skipped/generator": 3}
+    log.warn_if_all_skipped(metrics, steps=3)
+    assert "skipped all 3 generator steps" in capsys.readouterr().err
+    log.warn_if_all_skipped({"fp16_skipped/generator": 2}, steps=3)
+    assert capsys.readouterr().err == ""

@@ -1,6 +1,7 @@
 """Command-line plumbing shared by the scripts: common flags and error reporting."""
 
 import argparse
+import contextlib
 import shlex
 import sys
 import traceback
@@ -10,15 +11,24 @@ from pathlib import Path
 
 from srgan.checkpoint import CheckpointError
 from srgan.config import Config, ConfigError, load_config
+from srgan.files import WriteError
 from srgan.loop import RunPaths
 from srgan.losses import VGGWeightsError
 from srgan.metrics_log import NonFiniteLossError
+from srgan.run_folder import RunFolderError, RunLock
 from srgan.runtime import Runtime, setup_runtime, shutdown
 from srgan.signals import Interrupted
 from srgan.tools.download import missing_data_hint
 
 # Errors a user can fix (their input, their files): one line and exit code 2, no traceback.
-USER_ERRORS = (ConfigError, CheckpointError, VGGWeightsError, FileNotFoundError, ValueError)
+USER_ERRORS = (
+    ConfigError,
+    CheckpointError,
+    RunFolderError,
+    VGGWeightsError,
+    FileNotFoundError,
+    ValueError,
+)
 
 
 def training_parser(description: str) -> argparse.ArgumentParser:
@@ -57,15 +67,22 @@ def training_parser(description: str) -> argparse.ArgumentParser:
         "--checkpoint-every",
         type=int,
         default=None,
-        help="steps between resumable checkpoints (default: runtime.checkpoint_every)",
+        help="steps between resumable checkpoints; a shortcut for --set runtime.checkpoint_every=N",
     )
     parser.add_argument(
         "--resume",
         default=None,
         metavar="auto|PATH",
-        help="continue from a checkpoint: 'auto' takes this run's newest one that loads",
+        help="continue from a checkpoint: 'auto' takes this run's checkpoint of highest step "
+        "that loads (and starts from step 0 if there is none)",
     )
-    parser.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start over in a folder that holds an earlier run of this stage: its files are "
+        "moved to <checkpoints>/old-<time>/, never deleted",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="a shortcut for --set seed=N")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     return parser
 
@@ -74,6 +91,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     overrides = list(args.overrides)
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
+    if args.checkpoint_every is not None:
+        overrides.append(f"runtime.checkpoint_every={args.checkpoint_every}")
     config = load_config(args.config, overrides, check_paths=False)
     check_data_folders(config)
     return config
@@ -143,22 +162,34 @@ def run_main(main: Callable[[argparse.Namespace], int], args: argparse.Namespace
     except KeyboardInterrupt:  # Ctrl-C outside the training loop, which handles its own
         print("\ninterrupted", file=sys.stderr)
         code = 130
-    except NonFiniteLossError as error:
-        if args.debug:
-            traceback.print_exc()
-        print(f"error: {error}", file=sys.stderr)
-        code = 1
+    except (NonFiniteLossError, WriteError) as error:  # the run failed, not the input
+        code = report_error(error, args.debug, 1)
     except USER_ERRORS as error:
-        if args.debug:
-            traceback.print_exc()
-        print(f"error: {error}", file=sys.stderr)
-        code = 2
+        code = report_error(error, args.debug, 2)
     sys.exit(code)
+
+
+def report_error(error: BaseException, debug: bool, code: int) -> int:
+    """Print `error: <message>` (the traceback too with --debug); returns `code`."""
+    if debug:
+        traceback.print_exc()
+    print_safely(f"error: {error}", file=sys.stderr)
+    return code
+
+
+def print_safely(text: str, file=sys.stdout) -> None:
+    """print(), but a file name that is not valid UTF-8 (held by Python as surrogates) is
+    shown with backslash escapes instead of crashing the print."""
+    encoding = getattr(file, "encoding", None) or "utf-8"
+    print(text.encode(encoding, "backslashreplace").decode(encoding), file=file)
 
 
 def stage_main(stage_fn: Callable, title: str, description: str) -> None:
     """The whole of scripts/pretrain.py and scripts/train.py: parse flags, run one stage."""
-    args = training_parser(description).parse_args()
+    parser = training_parser(description)
+    args = parser.parse_args()
+    if args.resume is not None and args.fresh:
+        parser.error("--resume and --fresh exclude each other")
 
     def main(args: argparse.Namespace) -> int:
         config = config_from_args(args)
@@ -166,15 +197,18 @@ def stage_main(stage_fn: Callable, title: str, description: str) -> None:
         paths = run_paths(config, args.run_dir)
         if runtime.is_main:
             print(f"{title} x{config.model.scale} '{config.name}': {describe_runtime(runtime)}")
+        # One process (rank 0) holds the run folder; the others follow its lead.
+        lock = RunLock(paths.log_dir) if runtime.is_main else contextlib.nullcontext()
         try:
-            result = stage_fn(
-                config,
-                runtime,
-                paths,
-                resume=args.resume,
-                max_steps=args.max_steps,
-                checkpoint_every=args.checkpoint_every,
-            )
+            with lock:
+                result = stage_fn(
+                    config,
+                    runtime,
+                    paths,
+                    resume=args.resume,
+                    fresh=args.fresh,
+                    max_steps=args.max_steps,
+                )
         finally:
             shutdown(runtime)
         if runtime.is_main:

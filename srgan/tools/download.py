@@ -42,6 +42,17 @@ MARKER_NAME = ".complete"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 # The SHA-256 manifests, package data of srgan.tools (see pyproject.toml).
 MANIFESTS = resources.files("srgan.tools") / "manifests"
+# Limits on the bytes that extracting one archive writes, against decompression bombs (a zip of
+# a few hundred KB that expands to gigabytes). Images barely shrink in an archive: PNG and JPEG
+# are compressed already, and the BMPs of T91 deflate by only 1.2x, so the images of every real
+# archive add up to about its own size (DIV2K train HR: 3.5 GB of zip, 3.5 GB of PNGs).
+# One image: a 2040x2040 RGB image, larger than any in these sets, is 12.5 MB uncompressed.
+MAX_IMAGE_BYTES = 64 << 20
+# All images of one archive: this many times the archive's size, or MIN_EXTRACT_LIMIT_BYTES
+# for a small archive, whichever is more.
+MAX_EXPANSION = 10
+MIN_EXTRACT_LIMIT_BYTES = 64 << 20
+_BOMB = "; refusing what looks like a decompression bomb"
 
 
 @dataclass(frozen=True)
@@ -534,8 +545,13 @@ def _open_archive(archive: Path) -> Iterator[list[tuple[str, Callable[[], IO[byt
 
 
 def _extract_images(archive: Path, member_glob: str, destination: Path) -> list[str]:
-    """Copy the image members matching `member_glob` flat into `destination`; return their names."""
-    copied = []
+    """Copy the image members matching `member_glob` flat into `destination`; return their names.
+
+    Raises `DownloadError` once an image grows past `MAX_IMAGE_BYTES`, or all of them past
+    `MAX_EXPANSION` times the archive's size (at least `MIN_EXTRACT_LIMIT_BYTES`).
+    """
+    total_limit = max(MAX_EXPANSION * archive.stat().st_size, MIN_EXTRACT_LIMIT_BYTES)
+    copied, total = [], 0
     try:
         with _open_archive(archive) as members:
             paths = [PurePosixPath(name.replace("\\", "/")) for name, _ in members]
@@ -554,11 +570,41 @@ def _extract_images(archive: Path, member_glob: str, destination: Path) -> list[
                 if output.exists():
                     raise DownloadError(f"two images named {path.name} in the archive")
                 with opener() as source, open(output, "wb") as handle:
-                    shutil.copyfileobj(source, handle)
+                    total += _copy_limited(source, handle, path, total, total_limit)
                 copied.append(path.name)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise DownloadError(f"broken archive: {error}") from error
     return copied
+
+
+def _copy_limited(
+    source: IO[bytes], handle: IO[bytes], path: PurePosixPath, total: int, total_limit: int
+) -> int:
+    """Copy `source`, the archive member `path`, into `handle`; return the bytes copied.
+
+    `total` bytes of earlier images of the archive were copied already. Counts the bytes as
+    they come out of the decompressor, since the sizes an archive declares may lie, and raises
+    `DownloadError` instead of writing past `MAX_IMAGE_BYTES` or past `total_limit` in all.
+    """
+    copied = 0
+    while chunk := source.read(CHUNK_BYTES):
+        copied += len(chunk)
+        if copied > MAX_IMAGE_BYTES:
+            limit = f"the limit of {_mebibytes(MAX_IMAGE_BYTES)} for one image"
+            raise DownloadError(f"extracting {path} goes past {limit}{_BOMB}")
+        if total + copied > total_limit:
+            limit = (
+                f"the limit of {_mebibytes(total_limit)} for all images of the archive "
+                f"({MAX_EXPANSION} times its size, at least {_mebibytes(MIN_EXTRACT_LIMIT_BYTES)})"
+            )
+            raise DownloadError(f"extracting {path} goes past {limit}{_BOMB}")
+        handle.write(chunk)
+    return copied
+
+
+def _mebibytes(count: int) -> str:
+    """`count` bytes in MiB, for messages."""
+    return f"{count / (1 << 20):g} MiB"
 
 
 def _check_images(folder: Path, names: list[str], source: Source) -> None:
