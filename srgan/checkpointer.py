@@ -37,6 +37,7 @@ BOOKKEEPING_KEYS = (
     "runtime.checkpoint_every",
     "runtime.keep_checkpoints",
     "runtime.tensorboard",
+    "runtime.keep_samples",
     "pretrain.validate_every",
     "gan.validate_every",
     "data.valid_dir",

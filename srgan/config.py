@@ -95,6 +95,10 @@ class RuntimeConfig:
     log_every: int = 50
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
+    # Validation pictures in logs/<name>/samples/: the newest N strips, plus the first (0: none).
+    keep_samples: int = 10
+    # Also log to logs/<name>/tensorboard/<stage>/ (needs the optional tensorboard package).
+    tensorboard: bool = False
     deterministic: bool = False
 
 
@@ -209,6 +213,7 @@ def _validate(config: Config, check_paths: bool) -> None:
     require(runtime.log_every >= 1, "runtime.log_every", "must be >= 1")
     require(runtime.checkpoint_every >= 1, "runtime.checkpoint_every", "must be >= 1")
     require(runtime.keep_checkpoints >= 1, "runtime.keep_checkpoints", "must be >= 1")
+    require(runtime.keep_samples >= 0, "runtime.keep_samples", "must be >= 0")
     require(
         re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", config.name) is not None,
         "name",

@@ -10,29 +10,28 @@ Its helpers each do one job: `SignalGuard` (stop cleanly on SIGINT/SIGTERM), `Me
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
-from torch import nn
 from tqdm import tqdm
 
 from srgan.checkpointer import Checkpointer, report_config_changes
 from srgan.config import Config
 from srgan.data import TrainCrops, batch_stream
 from srgan.degradation import degrade_batch
-from srgan.evaluation import EvalImage, evaluate_image, model_upscaler
+from srgan.evaluation import EvalImage
 from srgan.files import WriteError
 from srgan.metrics_log import MetricsLog, NonFiniteLossError
 from srgan.runtime import Runtime
 from srgan.signals import Interrupted, SignalGuard, StopNow
 from srgan.steps import Network
+from srgan.validation import Monitors, validate
 
-__all__ = ["Interrupted", "NonFiniteLossError", "RunPaths", "Stage", "run_stage", "validate"]
+__all__ = ["Interrupted", "NonFiniteLossError", "RunPaths", "Stage", "run_stage"]
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
 
@@ -79,45 +78,6 @@ class Cadence:
 
     def checkpoints(self, step: int) -> bool:
         return step % self.checkpoint_every == 0
-
-
-class ValidationAborted(Exception):
-    """Raised inside the generator's forward when a signal asks the loop to stop."""
-
-
-def validate(
-    generator: nn.Module,
-    images: list[EvalImage],
-    scale: int,
-    device: torch.device,
-    should_stop: Callable[[], bool] = lambda: False,
-) -> dict[str, float] | None:
-    """Mean PSNR/SSIM-Y of the evaluation protocol (`srgan.evaluation`), in fp32.
-
-    Returns None, leaving the rest undone, as soon as `should_stop()` says so: it is checked
-    before every layer of the generator, so a signal stops even a long validation of large
-    images within one convolution, not at its end.
-    """
-
-    def check(module: nn.Module, inputs: tuple) -> None:
-        if should_stop():
-            raise ValidationAborted
-
-    was_training = generator.training
-    generator.eval()
-    hooks = [module.register_forward_pre_hook(check) for module in generator.modules()]
-    upscale = model_upscaler(generator, device, tile=256)
-    rows = []
-    try:
-        for image in images:
-            rows.append(evaluate_image(upscale, image, scale)[0])
-    except ValidationAborted:
-        return None
-    finally:
-        for hook in hooks:
-            hook.remove()
-        generator.train(was_training)
-    return {f"valid/{key}": float(np.mean([r[key] for r in rows])) for key in ("psnr_y", "ssim_y")}
 
 
 def set_learning_rate(networks: dict[str, Network], learning_rate: float) -> None:
@@ -167,25 +127,7 @@ def run_stage(
     if resume is not None and checkpointer.last_saved is not None and runtime.is_main:
         print(f"resumed {stage.name} from {checkpointer.last_saved} at step {step}", flush=True)
         report_config_changes(checkpointer, log, step)
-    rows = slice(
-        runtime.rank * stage.batch_size // runtime.world_size,
-        (runtime.rank + 1) * stage.batch_size // runtime.world_size,
-    )
-    batches = batch_stream(
-        crops,
-        [(s // steps_per_epoch, s % steps_per_epoch, s) for s in range(step, cadence.end_step)],
-        seed=config.seed,
-        stage=stage.stage_id,
-        batch_size=stage.batch_size,
-        rows=rows,
-        pin_memory=runtime.device.type == "cuda",
-    )
-    degrade = partial(
-        degrade_batch,
-        scale=config.model.scale,
-        kind=config.data.degradation,
-        gaussian_sigma=config.data.gaussian_sigma,
-    )
+    batches = stage_batches(stage, config, runtime, crops, range(step, cadence.end_step))
     progress = tqdm(
         total=cadence.end_step,
         initial=step,
@@ -194,8 +136,17 @@ def run_stage(
         dynamic_ncols=True,
         file=sys.stdout,
     )
-    loop = Loop(
-        stage, runtime, cadence, checkpointer, log, progress, validation, config.model.scale
+    monitors = (
+        Monitors(config, paths.log_dir, stage.name, step, validation)
+        if runtime.is_main
+        else Monitors.none()
+    )
+    loop = Loop(stage, runtime, cadence, checkpointer, log, progress, validation, monitors)
+    degrade = partial(
+        degrade_batch,
+        scale=config.model.scale,
+        kind=config.data.degradation,
+        gaussian_sigma=config.data.gaussian_sigma,
     )
     try:
         with SignalGuard() as loop.signals:
@@ -207,7 +158,28 @@ def run_stage(
         raise error.with_note(f"; {checkpointer.last_good()}") from error
     finally:
         progress.close()
+        monitors.close()
     return {"step": step, "best_psnr_y": checkpointer.best_psnr, "final": final}
+
+
+def stage_batches(
+    stage: Stage, config: Config, runtime: Runtime, crops: TrainCrops, steps: range
+) -> Iterator[torch.Tensor]:
+    """The uint8 HR batches of `steps`, this process's rows of each (DDP splits the batch)."""
+    steps_per_epoch = crops.steps_per_epoch(stage.batch_size)
+    rows = slice(
+        runtime.rank * stage.batch_size // runtime.world_size,
+        (runtime.rank + 1) * stage.batch_size // runtime.world_size,
+    )
+    return batch_stream(
+        crops,
+        [(step // steps_per_epoch, step % steps_per_epoch, step) for step in steps],
+        seed=config.seed,
+        stage=stage.stage_id,
+        batch_size=stage.batch_size,
+        rows=rows,
+        pin_memory=runtime.device.type == "cuda",
+    )
 
 
 def finish(checkpointer: Checkpointer, log: MetricsLog, step: int, total_steps: int) -> Path | None:
@@ -233,7 +205,7 @@ class Loop:
     log: MetricsLog
     progress: tqdm
     validation: list[EvalImage]
-    scale: int
+    monitors: Monitors
     signals: SignalGuard = field(default_factory=SignalGuard)
     step: int = 0
     last_log_step: int = 0
@@ -272,14 +244,20 @@ class Loop:
         """At a log step: validate, write metrics, save; stop if a signal came."""
         step, runtime = self.step, self.runtime
         if validate_now and runtime.is_main:
-            generator = self.stage.networks["generator"].bare
-            scores = validate(
-                generator, self.validation, self.scale, runtime.device, self.signals.stop_requested
+            result = validate(
+                self.stage.networks["generator"].bare,
+                self.validation,
+                self.stage.networks["generator"].bare.scale,
+                runtime.device,
+                should_stop=self.signals.stop_requested,
+                keep_outputs=self.monitors.sample_names(),
             )
-            if scores is not None:
-                metrics.update(scores)
+            if result is not None:
+                metrics.update(result.scores)
                 self.checkpointer.record_validation(step, metrics)
+                self.monitors.validated(self.stage.name, step, result)
         self.log.write(step, step / self.cadence.steps_per_epoch, metrics)
+        self.monitors.scalars(step, metrics)
         if runtime.is_main:
             self.progress.set_postfix(
                 {k.split("/")[-1]: f"{v:.4g}" for k, v in metrics.items() if "/" in k}

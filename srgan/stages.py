@@ -33,6 +33,7 @@ from srgan.run_folder import resume_target
 from srgan.runtime import Runtime
 from srgan.sample_data import write_sample_data
 from srgan.steps import LossWeights, Network, gan_step, pretrain_step
+from srgan.tensorboard_log import require_tensorboard
 
 
 def prepare_network(
@@ -61,10 +62,17 @@ def prepare_network(
     return Network(trained, frozen, bare, optimizer, runtime.grad_scaler())
 
 
-def ensure_data(config: Config) -> None:
-    """Write the built-in sample images when the config asks for them (only missing files)."""
-    if config.data.sample_data:
-        write_sample_data(Path(config.data.train_dir), Path(config.data.valid_dir))
+def prepare_run(config: Config, runtime: Runtime, paths: RunPaths) -> None:
+    """Before any training: what the config needs from this machine, the built-in sample
+    images when the config asks for them (only missing files), the resolved config saved."""
+    if config.runtime.tensorboard:
+        require_tensorboard()
+    if runtime.is_main:
+        if config.data.sample_data:
+            write_sample_data(Path(config.data.train_dir), Path(config.data.valid_dir))
+        save_config(config, paths.log_dir / "config.json")
+    if runtime.distributed:
+        torch.distributed.barrier()  # rank 0 may have written the sample images
 
 
 def load_data(config: Config, runtime: Runtime) -> tuple[TrainCrops, list[EvalImage]]:
@@ -106,11 +114,7 @@ def gan_lr(boundaries: list[tuple[int, float]], step: int) -> float:
 
 def pretrain(config: Config, runtime: Runtime, paths: RunPaths, **loop_options) -> dict:
     """Stage 1: SRResNet trained with the pixel MSE, Adam(beta1=0.9)."""
-    if runtime.is_main:
-        ensure_data(config)
-        save_config(config, paths.log_dir / "config.json")
-    if runtime.distributed:
-        torch.distributed.barrier()  # rank 0 may have written the sample images
+    prepare_run(config, runtime, paths)
     crops, validation = load_data(config, runtime)
     # Same seed on every rank: DDP would broadcast rank 0's weights anyway, single runs repeat.
     torch.manual_seed(config.seed)
@@ -195,12 +199,9 @@ def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options)
     """Stage 2: SRGAN from the pretrained generator with the perceptual loss (paper Eq. 3)."""
     settings = config.gan
     pretrained, source = generator_to_train(config, paths, loop_options.get("resume"))
+    prepare_run(config, runtime, paths)
     if runtime.is_main:
-        ensure_data(config)
-        save_config(config, paths.log_dir / "config.json")
         print(f"GAN training from the SRResNet {source}", flush=True)
-    if runtime.distributed:
-        torch.distributed.barrier()
     crops, validation = load_data(config, runtime)
     torch.manual_seed(config.seed + 1)
     generator = prepare_network(pretrained, settings.betas, config, runtime)

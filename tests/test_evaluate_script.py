@@ -12,7 +12,7 @@ from PIL import Image
 from srgan.checkpoint import load_checkpoint, save_checkpoint
 from srgan.data import load_validation_images
 from srgan.inference import load_generator
-from srgan.loop import validate
+from srgan.validation import validate
 from srgan.panels import PANEL_GAP
 
 
@@ -100,6 +100,6 @@ def test_validation_scores_equal_evaluate_py_on_a_folder_with_a_gray_image(
 
     images = load_validation_images(folder, scale=4)
     assert [image.hr_image.ndim for image in images] == [3, 2]
-    scores = validate(load_generator(checkpoint), images, 4, torch.device("cpu"))
+    scores = validate(load_generator(checkpoint), images, 4, torch.device("cpu")).scores
     assert scores["valid/psnr_y"] == pytest.approx(evaluated["psnr_y"], abs=1e-9)
     assert scores["valid/ssim_y"] == pytest.approx(evaluated["ssim_y"], abs=1e-12)

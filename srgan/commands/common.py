@@ -83,6 +83,12 @@ def training_parser(description: str) -> argparse.ArgumentParser:
         "moved to <checkpoints>/old-<time>/, never deleted",
     )
     parser.add_argument("--seed", type=int, default=None, help="a shortcut for --set seed=N")
+    parser.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log to logs/<name>/tensorboard/ (a shortcut for --set runtime.tensorboard=true;"
+        " needs pip install tensorboard)",
+    )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     return parser
 
@@ -93,6 +99,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         overrides.append(f"seed={args.seed}")
     if args.checkpoint_every is not None:
         overrides.append(f"runtime.checkpoint_every={args.checkpoint_every}")
+    if args.tensorboard:
+        overrides.append("runtime.tensorboard=true")
     config = load_config(args.config, overrides, check_paths=False)
     check_data_folders(config)
     return config
