@@ -26,7 +26,7 @@ PY
 if [ "$sample_data" = 0 ]; then
     for folder in "$train_dir" "$valid_dir"; do
         if [ ! -d "$folder" ]; then
-            "$PYTHON_BIN" -c "import sys; from srgan.tools.download import missing_data_hint; print('error: ' + missing_data_hint(sys.argv[1]), file=sys.stderr)" "$folder"
+            "$PYTHON_BIN" -c "import sys; from srgan.tools.datasets import missing_data_hint; print('error: ' + missing_data_hint(sys.argv[1]), file=sys.stderr)" "$folder"
             exit 2
         fi
     done

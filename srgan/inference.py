@@ -30,17 +30,22 @@ SAFETENSORS_FORMAT = "srgan-generator"  # metadata["format"] of our safetensors 
 TileWriter = Callable[[slice, slice, torch.Tensor], None]
 
 
-def safetensors_metadata(spec: GeneratorSpec) -> dict[str, str]:
-    """String metadata of a weights-only export (safetensors and ONNX allow strings only)."""
-    return {
+def safetensors_metadata(spec: GeneratorSpec, degradation: str | None = None) -> dict[str, str]:
+    """String metadata of a weights-only export (safetensors and ONNX allow strings only):
+    the spec, and the degradation the model was trained for when known."""
+    metadata = {
         "format": SAFETENSORS_FORMAT,
         **{key: str(value) for key, value in spec.to_dict().items()},
         "paper": "Ledig et al., SRGAN, arXiv 1609.04802",
     }
+    if degradation is not None:
+        metadata["degradation"] = degradation
+    return metadata
 
 
 def read_safetensors(path: Path) -> dict:
-    """A weights-only export as {"model": spec dict, "generator": state dict}.
+    """A weights-only export as {"model": spec dict, "generator": state dict, "degradation"
+    if recorded}, the keys a checkpoint has.
 
     The spec comes from the file's metadata (see `safetensors_metadata`), so the model can be
     rebuilt without any pickled Python object.
@@ -60,17 +65,24 @@ def read_safetensors(path: Path) -> dict:
         spec = GeneratorSpec.from_dict(metadata)
     except ValueError as error:
         raise CheckpointError(f"{path} has incomplete model metadata ({error})") from None
-    return {"model": spec.to_dict(), "generator": state_dict}
+    weights = {"model": spec.to_dict(), "generator": state_dict}
+    if "degradation" in metadata:
+        weights["degradation"] = {"kind": metadata["degradation"]}
+    return weights
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
-    """The generator of a checkpoint of ours (SRResNet or SRGAN, .pt) or of a .safetensors
-    export, in eval mode on `device`. Neither format runs code while loading."""
+def read_weights(path: str | Path) -> dict:
+    """A checkpoint of ours (.pt) or a .safetensors export, as a checkpoint-like dict.
+    Neither format runs code while loading."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    checkpoint = read_safetensors(path) if path.suffix == ".safetensors" else load_checkpoint(path)
-    return generator_from_checkpoint(checkpoint, str(path)).to(device)
+    return read_safetensors(path) if path.suffix == ".safetensors" else load_checkpoint(path)
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
+    """The generator of a checkpoint (SRResNet or SRGAN) or export, eval mode, on `device`."""
+    return generator_from_checkpoint(read_weights(path), str(path)).to(device)
 
 
 def receptive_radius(generator: Generator) -> int:

@@ -1,6 +1,6 @@
-"""Tests for srgan/tools/download.py and its command line, against a local HTTP server and
-local folders. The last tests install the real sets from ../shared (next to the repository)
-when it is there."""
+"""Tests for srgan/tools/download.py (with datasets.py and fetch.py) and its command line,
+against a local HTTP server and local folders. The last tests install the real sets from
+../shared (next to the repository) when it is there."""
 
 import hashlib
 import io
@@ -19,13 +19,13 @@ import pytest
 from PIL import Image
 
 from srgan.commands import download as command
-from srgan.tools import download
+from srgan.tools import datasets, download, fetch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "scripts" / "download_data.py"
 SHARED = REPO_ROOT.parent / "shared"
 PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy")
-SR291 = download.DATASETS["sr291"]  # Kept before any test replaces the table.
+SR291 = datasets.DATASETS["sr291"]  # Kept before any test replaces the table.
 
 
 def image_bytes(color: tuple[int, int, int], image_format: str = "PNG") -> bytes:
@@ -74,17 +74,17 @@ ARCHIVE = zip_bytes(
         "Toy/readme.txt": b"not an image",
     }
 )
-TOY_SOURCE = download.Source(
+TOY_SOURCE = datasets.Source(
     url="http://example.invalid/files/Toy.zip",
     member_glob="*HR/*",
     image_count=2,
     size=len(ARCHIVE),
     sha256=hashlib.sha256(ARCHIVE).hexdigest(),
 )
-ENTRY = download.Dataset(name="toy", target="benchmarks/Toy/HR", sources=(TOY_SOURCE,))
+ENTRY = datasets.Dataset(name="toy", target="benchmarks/Toy/HR", sources=(TOY_SOURCE,))
 
 
-def toy(**changes: object) -> download.Dataset:
+def toy(**changes: object) -> datasets.Dataset:
     """ENTRY with its one source changed."""
     return replace(ENTRY, sources=(replace(TOY_SOURCE, **changes),))
 
@@ -136,7 +136,7 @@ def no_proxy_short_timeout(monkeypatch):
     # urllib would send requests for 127.0.0.1 through a proxy set in the environment.
     for variable in PROXY_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setattr(download, "SOCKET_TIMEOUT_SECONDS", 5)
+    monkeypatch.setattr(fetch, "SOCKET_TIMEOUT_SECONDS", 5)
 
 
 @pytest.fixture
@@ -155,7 +155,7 @@ def server():
 @pytest.fixture
 def main(monkeypatch):
     """The CLI's `main(argv)` with the table replaced by the test entries."""
-    monkeypatch.setattr(download, "DATASETS", {ENTRY.name: ENTRY})
+    monkeypatch.setattr(datasets, "DATASETS", {ENTRY.name: ENTRY})
     return command.main
 
 
@@ -164,7 +164,7 @@ def manifests(tmp_path, monkeypatch):
     """A function that writes a manifest into a temporary manifest folder the module reads."""
     folder = tmp_path / "manifests"
     folder.mkdir()
-    monkeypatch.setattr(download, "MANIFESTS", folder)
+    monkeypatch.setattr(datasets, "MANIFESTS", folder)
 
     def write(name: str, files: dict[str, bytes]) -> None:
         (folder / name).write_text(manifest_text(files))
@@ -239,7 +239,7 @@ def test_hash_mismatch_leaves_data_untouched(server, tmp_path, main, capsys, mon
     (root / "notes.txt").write_text("mine")
     before = snapshot(root)
     bad = replace(toy(sha256="0" * 64), name="bad", target="benchmarks/Bad/HR")
-    monkeypatch.setitem(download.DATASETS, "bad", bad)
+    monkeypatch.setitem(datasets.DATASETS, "bad", bad)
     assert main(["bad", "toy", "--root", str(root), "--mirror", server.url]) == 1
     error = capsys.readouterr().err
     assert "bad: SHA-256 mismatch" in error
@@ -250,10 +250,10 @@ def test_hash_mismatch_leaves_data_untouched(server, tmp_path, main, capsys, mon
 def test_mirror_replaces_scheme_and_host(server, tmp_path):
     download.download_dataset(ENTRY, tmp_path, mirror=server.url + "/", progress=False)
     assert server.state.requests == [("/files/Toy.zip", None)]
-    assert download.apply_mirror("https://a.org/x/y.zip?v=1", "http://m:8/c/") == (
+    assert fetch.apply_mirror("https://a.org/x/y.zip?v=1", "http://m:8/c/") == (
         "http://m:8/c/x/y.zip?v=1"
     )
-    assert download.apply_mirror("https://a.org/x/y.zip", None) == "https://a.org/x/y.zip"
+    assert fetch.apply_mirror("https://a.org/x/y.zip", None) == "https://a.org/x/y.zip"
 
 
 def test_second_run_skips_verified_set(server, tmp_path, main, capsys):
@@ -324,11 +324,11 @@ def test_zip_bomb_is_refused_with_the_real_limits(server, tmp_path):
 
 def test_tar_images_together_past_the_archive_limit_are_refused(server, tmp_path, monkeypatch):
     # Each image is under the limit for one image; together they pass the limit for the archive.
-    monkeypatch.setattr(download, "MAX_IMAGE_BYTES", 4 << 20)
-    monkeypatch.setattr(download, "MIN_EXTRACT_LIMIT_BYTES", 4 << 20)
+    monkeypatch.setattr(fetch, "MAX_IMAGE_BYTES", 4 << 20)
+    monkeypatch.setattr(fetch, "MIN_EXTRACT_LIMIT_BYTES", 4 << 20)
     images = {f"Toy_HR/{index}.png": bytes(3 << 20) for index in range(3)}
     archive = tar_gz_bytes(images)
-    assert len(archive) * download.MAX_EXPANSION < 4 << 20
+    assert len(archive) * fetch.MAX_EXPANSION < 4 << 20
     server.state.files["/files/Toy.tar.gz"] = archive
     entry = toy(url="http://h/files/Toy.tar.gz", size=None, sha256="", image_count=None)
     root = tmp_path / "data"
@@ -342,11 +342,11 @@ def test_tar_images_together_past_the_archive_limit_are_refused(server, tmp_path
 
 
 # A set checked per image, installed from a folder: the tests change one file at a time.
-CHECKED = download.Dataset(
+CHECKED = datasets.Dataset(
     name="checked",
     target="Checked",
     sources=(
-        download.Source(url="http://h/files/Checked", manifest="Checked.sha256", local_folder="C"),
+        datasets.Source(url="http://h/files/Checked", manifest="Checked.sha256", local_folder="C"),
     ),
 )
 
@@ -388,7 +388,7 @@ def test_manifest_mismatch_fails_naming_the_file(
         (copy / "C" / "c.png").write_bytes(image_bytes((1, 2, 3)))
     root = write_files(tmp_path / "data", {"notes.txt": b"mine"})
     before = snapshot(root)
-    monkeypatch.setitem(download.DATASETS, "checked", CHECKED)
+    monkeypatch.setitem(datasets.DATASETS, "checked", CHECKED)
     assert main(["checked", "--root", str(root), "--from", str(copy)]) == 1
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith(f"error: checked: {message}")
@@ -421,7 +421,7 @@ def fake_sr291_sources(count: int) -> tuple[bytes, bytes, dict[str, bytes], dict
     test splits), which the member globs must leave out.
     """
     t91 = {f"t{index}.bmp": image_bytes((index, 0, 0), "BMP") for index in range(1, count + 1)}
-    bsds_names = [*download.SR291_VALID, *(f"{900000 + index}.jpg" for index in range(count))]
+    bsds_names = [*datasets.SR291_VALID, *(f"{900000 + index}.jpg" for index in range(count))]
     bsds = {name: image_bytes((0, index, 0), "JPEG") for index, name in enumerate(bsds_names)}
     srcnn_zip = zip_bytes(
         {
@@ -454,7 +454,7 @@ def fake_sr291(server, manifests, monkeypatch):
     manifests("BSDS200.sha256", bsds)
     server.state.files[SRCNN_PATH] = srcnn_zip
     server.state.files[BSDS_PATH] = bsds_tgz
-    monkeypatch.setitem(download.DATASETS, "sr291", SR291)
+    monkeypatch.setitem(datasets.DATASETS, "sr291", SR291)
     return t91, bsds
 
 
@@ -463,13 +463,13 @@ def test_sr291_downloads_both_archives_and_splits_off_valid(server, tmp_path, ma
     root = tmp_path / "data"
     assert main(["sr291", "--root", str(root), "--mirror", server.url, "--no-progress"]) == 0
     train, valid = root / "SR291" / "train", root / "SR291" / "valid"
-    assert sorted(path.name for path in valid.iterdir()) == sorted(download.SR291_VALID)
-    expected_train = (set(t91) | set(bsds)) - set(download.SR291_VALID)
+    assert sorted(path.name for path in valid.iterdir()) == sorted(datasets.SR291_VALID)
+    expected_train = (set(t91) | set(bsds)) - set(datasets.SR291_VALID)
     assert {path.name for path in train.iterdir()} == expected_train
     assert (valid / "56028.jpg").read_bytes() == bsds["56028.jpg"]
     assert (train / "t2.bmp").read_bytes() == t91["t2.bmp"]
     assert sorted(path.name for path in root.iterdir()) == ["SR291"]  # Both .part files gone.
-    assert download.missing_data_hint("data/SR291/valid").endswith(
+    assert datasets.missing_data_hint("data/SR291/valid").endswith(
         "download_data.py sr291 (or run the quickstart: bash run_training.sh "
         "configs/quickstart.json)"
     )
@@ -492,19 +492,19 @@ def test_sr291_rerun_keeps_the_archive_it_already_has(server, tmp_path, main, fa
 
 
 def test_sr291_split_is_fixed_and_complete():
-    t91 = download.read_manifest("T91.sha256")
-    bsds = download.read_manifest("BSDS200.sha256")
+    t91 = datasets.read_manifest("T91.sha256")
+    bsds = datasets.read_manifest("BSDS200.sha256")
     assert (len(t91), len(bsds)) == (91, 200)
     assert not set(t91) & set(bsds)  # The images go into one folder: names must not clash.
-    assert set(download.SR291_VALID) == {
+    assert set(datasets.SR291_VALID) == {
         "100075.jpg", "134008.jpg", "161062.jpg", "188091.jpg",
         "232038.jpg", "277095.jpg", "361084.jpg", "56028.jpg",
     }  # fmt: skip
-    assert set(download.SR291_VALID) <= set(bsds)
-    assert SR291.held_out == download.SR291_VALID
+    assert set(datasets.SR291_VALID) <= set(bsds)
+    assert SR291.held_out == datasets.SR291_VALID
     assert [source.manifest for source in SR291.sources] == ["T91.sha256", "BSDS200.sha256"]
-    assert download.image_count(SR291) == 291
-    assert download.dataset_folders(SR291) == ["SR291/train", "SR291/valid"]
+    assert datasets.image_count(SR291) == 291
+    assert datasets.dataset_folders(SR291) == ["SR291/train", "SR291/valid"]
 
 
 def test_from_is_refused_for_sets_without_manifest_and_with_mirror(tmp_path, capsys):
@@ -519,16 +519,16 @@ def test_from_is_refused_for_sets_without_manifest_and_with_mirror(tmp_path, cap
 
 
 def test_missing_data_hint_names_the_command():
-    hint = download.missing_data_hint(Path("data/DIV2K_train_HR"))
+    hint = datasets.missing_data_hint(Path("data/DIV2K_train_HR"))
     assert "data/DIV2K_train_HR not found" in hint
     assert "python scripts/download_data.py div2k-train-hr" in hint
-    assert "download_data.py set5 set14 bsd100 urban100" in download.missing_data_hint(
+    assert "download_data.py set5 set14 bsd100 urban100" in datasets.missing_data_hint(
         "data/benchmarks"
     )
-    assert "div2k-valid-lr-x4" in download.missing_data_hint("data/DIV2K_valid_LR_bicubic/X4")
-    assert "download_data.py sr291 " in download.missing_data_hint("data/SR291/train")
-    assert "download_data.py sr291 " in download.missing_data_hint("sr291")
-    assert "NAME" in download.missing_data_hint("somewhere/else")
+    assert "div2k-valid-lr-x4" in datasets.missing_data_hint("data/DIV2K_valid_LR_bicubic/X4")
+    assert "download_data.py sr291 " in datasets.missing_data_hint("data/SR291/train")
+    assert "download_data.py sr291 " in datasets.missing_data_hint("sr291")
+    assert "NAME" in datasets.missing_data_hint("somewhere/else")
 
 
 def run_script(*arguments: str) -> subprocess.CompletedProcess:
@@ -583,7 +583,7 @@ SHARED_SUMS = {
 @needs_shared
 @pytest.mark.parametrize("manifest", SHARED_SUMS)
 def test_manifests_equal_the_shared_sums(manifest):
-    assert download.read_manifest(manifest) == hashes(SHARED / SHARED_SUMS[manifest])
+    assert datasets.read_manifest(manifest) == hashes(SHARED / SHARED_SUMS[manifest])
 
 
 @needs_shared
@@ -609,6 +609,6 @@ def test_install_from_shared_copies_end_to_end(tmp_path, capsys):
         for path in images:
             assert hashlib.sha256(path.read_bytes()).hexdigest() == shared[path.name]
     valid = sorted(path.name for path in (root / "SR291/valid").iterdir())
-    assert valid == sorted(download.SR291_VALID)
+    assert valid == sorted(datasets.SR291_VALID)
     for name in ["sr291", "set5", "set14"]:
-        assert download.is_installed(download.DATASETS[name], root)
+        assert download.is_installed(datasets.DATASETS[name], root)

@@ -12,8 +12,8 @@ from PIL import Image
 from srgan.checkpoint import load_checkpoint, save_checkpoint
 from srgan.data import load_validation_images
 from srgan.inference import load_generator
-from srgan.validation import validate
 from srgan.panels import PANEL_GAP
+from srgan.validation import validate
 
 
 def test_evaluate_checkpoint_writes_results_images_and_comparisons(

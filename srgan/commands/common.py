@@ -18,7 +18,7 @@ from srgan.metrics_log import NonFiniteLossError
 from srgan.run_folder import RunFolderError, RunLock
 from srgan.runtime import Runtime, setup_runtime, shutdown
 from srgan.signals import Interrupted
-from srgan.tools.download import missing_data_hint
+from srgan.tools.datasets import missing_data_hint
 
 # Errors a user can fix (their input, their files): one line and exit code 2, no traceback.
 USER_ERRORS = (

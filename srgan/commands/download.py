@@ -9,21 +9,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from srgan.tools import download
+from srgan.tools import datasets, download
 
 
 def _describe_sets() -> str:
     """One help line per known set: name, image count, how it is checked, target folders."""
     lines = ["datasets:"]
-    for dataset in download.DATASETS.values():
-        count = download.image_count(dataset)
+    for dataset in datasets.DATASETS.values():
+        count = datasets.image_count(dataset)
         if dataset.has_manifests:
             check = "SHA-256 of each image"
         elif all(source.sha256 for source in dataset.sources):
             check = "SHA-256 of the archive"
         else:
             check = "each image opened"
-        folders = " ".join(f"<root>/{folder}/" for folder in download.dataset_folders(dataset))
+        folders = " ".join(f"<root>/{folder}/" for folder in datasets.dataset_folders(dataset))
         lines.append(f"  {dataset.name:<18} {count or '?':>4} images  {check:<22} -> {folders}")
     lines.append(
         "sr291 is T91 plus BSDS200 for training; 8 BSDS200 photographs go to valid/ instead "
@@ -33,7 +33,7 @@ def _describe_sets() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line interface; choices come from `srgan.tools.download.DATASETS`."""
+    """The command-line interface; choices come from `srgan.tools.datasets.DATASETS`."""
     parser = argparse.ArgumentParser(
         description=(
             "Download datasets, check them (against the SHA-256 manifest of each image where the\n"
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         "names",
         nargs="+",
         metavar="NAME",
-        choices=[*download.DATASETS, "all"],
+        choices=[*datasets.DATASETS, "all"],
         help="dataset(s) to install, or 'all' for every set listed below",
     )
     parser.add_argument(
@@ -87,9 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     """Install each requested set; return 0 if all succeeded, 1 if any failed."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    names = list(download.DATASETS) if "all" in args.names else list(dict.fromkeys(args.names))
+    names = list(datasets.DATASETS) if "all" in args.names else list(dict.fromkeys(args.names))
     if args.local_copy is not None:
-        unchecked = [name for name in names if not download.DATASETS[name].has_manifests]
+        unchecked = [name for name in names if not datasets.DATASETS[name].has_manifests]
         if unchecked:
             parser.error(
                 f"--from needs sets checked per image; these are not: {' '.join(unchecked)}"
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         try:
             download.download_dataset(
-                download.DATASETS[name],
+                datasets.DATASETS[name],
                 args.root,
                 args.mirror,
                 progress=not args.no_progress,

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from srgan.checkpoint import CheckpointError, generator_from_checkpoint, load_checkpoint
+from srgan.checkpoint import CheckpointError, generator_from_checkpoint
 from srgan.commands.common import run_main
 from srgan.evaluation import (
     bicubic_upscale,
@@ -28,8 +28,8 @@ from srgan.evaluation import (
     model_upscaler,
     nearest_upscale,
 )
-from srgan.inference import read_safetensors
-from srgan.tools.download import missing_data_hint
+from srgan.inference import read_weights
+from srgan.tools.datasets import missing_data_hint
 from srgan.tools.report import write_comparisons, write_results
 
 BASELINES = {"bicubic": bicubic_upscale, "nearest": nearest_upscale}
@@ -105,10 +105,7 @@ def load_methods(args: argparse.Namespace, device: torch.device) -> tuple[dict, 
     """{method name: upscale function} and the scale they work at."""
     checkpoints = {}
     for path in args.checkpoint:
-        if path.suffix == ".safetensors":  # an export: bicubic-trained unless it says otherwise
-            checkpoint = read_safetensors(path)
-        else:
-            checkpoint = load_checkpoint(path)
+        checkpoint = read_weights(path)
         generator = generator_from_checkpoint(checkpoint, path).to(device)
         if args.scale is not None and generator.scale != args.scale:
             raise CheckpointError(

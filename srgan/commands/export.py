@@ -13,8 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from srgan.checkpoint import generator_from_checkpoint
 from srgan.commands.common import run_main
-from srgan.inference import load_generator
+from srgan.inference import read_weights
 from srgan.tools.export import (
     CHECK_HEIGHT,
     CHECK_WIDTH,
@@ -54,11 +55,13 @@ def export_main(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.out} exists; pass --overwrite to replace it")
     if args.out.resolve() == args.checkpoint.resolve():
         raise ValueError("--out must differ from --checkpoint")
-    generator = load_generator(args.checkpoint)
+    weights = read_weights(args.checkpoint)
+    generator = generator_from_checkpoint(weights, args.checkpoint)
+    degradation = weights.get("degradation", {}).get("kind")  # recorded in the export
     export, check = EXPORTERS[args.format]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        export(generator, args.out)
+        export(generator, args.out, degradation=degradation)
     except ModuleNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

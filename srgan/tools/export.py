@@ -35,13 +35,14 @@ class ExportedUpscaler(nn.Module):
         return ((self.generator(lr_image) + 1) / 2).clamp(0, 1)
 
 
-def export_safetensors(generator: Generator, path: Path) -> None:
-    """Weights only, with the GeneratorSpec in the metadata for `load_generator`."""
+def export_safetensors(generator: Generator, path: Path, degradation: str | None = None) -> None:
+    """Weights only, with the GeneratorSpec (and the training degradation, when known) in the
+    metadata for `load_generator`."""
     state_dict = {name: tensor.detach().cpu() for name, tensor in generator.state_dict().items()}
-    save_file(state_dict, str(path), metadata=safetensors_metadata(generator.spec))
+    save_file(state_dict, str(path), metadata=safetensors_metadata(generator.spec, degradation))
 
 
-def export_torchscript(generator: Generator, path: Path) -> None:
+def export_torchscript(generator: Generator, path: Path, degradation: str | None = None) -> None:
     """`torch.jit.script` of ExportedUpscaler (loads with torch.jit.load or C++ libtorch).
 
     TorchScript is deprecated in torch 2.14 (FutureWarning, silenced here) but still the
@@ -50,11 +51,14 @@ def export_torchscript(generator: Generator, path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         scripted = torch.jit.script(ExportedUpscaler(generator).cpu().eval())
-        extra_files = {"srgan.json": json.dumps(safetensors_metadata(generator.spec))}
+        metadata = safetensors_metadata(generator.spec, degradation)
+        extra_files = {"srgan.json": json.dumps(metadata)}
         torch.jit.save(scripted, str(path), _extra_files=extra_files)
 
 
-def export_onnx(generator: Generator, path: Path, opset: int = ONNX_OPSET) -> None:
+def export_onnx(
+    generator: Generator, path: Path, degradation: str | None = None, opset: int = ONNX_OPSET
+) -> None:
     """ONNX of ExportedUpscaler with dynamic batch, height and width; needs the `onnx` package.
 
     Uses torch's TorchScript-based exporter (`dynamo=False`): it needs only `onnx`, whereas the
@@ -82,7 +86,7 @@ def export_onnx(generator: Generator, path: Path, opset: int = ONNX_OPSET) -> No
         )
     proto = onnx.load(str(path))
     metadata = {
-        **safetensors_metadata(generator.spec),
+        **safetensors_metadata(generator.spec, degradation),
         "input": "lr_image: RGB in [0, 1], NCHW float32",
     }
     metadata["output"] = "sr_image: RGB in [0, 1], NCHW float32, scale times larger"
