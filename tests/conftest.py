@@ -9,6 +9,8 @@ import json
 import os
 import subprocess
 import sys
+import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
+from srgan.commands.common import stage_main
 from srgan.losses import ContentLoss
 
 # The tests use tiny tensors: on a shared 2-core machine a second intra-op thread only spins
@@ -162,3 +165,19 @@ def pretrained_run(
     result = run_script("pretrain.py", args, cwd=run_dir)
     assert result.returncode == 0, describe(result)
     return PretrainedRun(run_dir, result)
+
+
+def run_in_process(
+    stage_fn: Callable,
+    args: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> tuple[int, str, str]:
+    """scripts/pretrain.py or train.py (`stage_fn`) with `args`, as they run, in this process
+    (no torch import per run): (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["scripts/script.py", *args])
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # run_main sets it
+    with pytest.raises(SystemExit) as exit_info:
+        stage_main(stage_fn, "test", "")
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err

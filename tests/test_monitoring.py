@@ -2,26 +2,16 @@
 
 import json
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_in_process
 from PIL import Image
 
-from srgan.commands.common import stage_main
 from srgan.evaluation import make_eval_image
 from srgan.samples import SampleStrips
 from srgan.stages import pretrain
-
-
-def run(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["scripts/pretrain.py", *args])
-    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # run_main sets it
-    with pytest.raises(SystemExit) as exit_info:
-        stage_main(pretrain, "test", "")
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 @pytest.fixture
@@ -35,7 +25,9 @@ def test_each_validation_writes_a_sample_strip_that_shows_the_progress(
     tiny: tuple[list[str], Path], monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     args, run_dir = tiny
-    assert run([*args, "--set", "pretrain.lr=1e-2"], monkeypatch, capsys)[0] == 0
+    assert (
+        run_in_process(pretrain, [*args, "--set", "pretrain.lr=1e-2"], monkeypatch, capsys)[0] == 0
+    )
     strips = sorted((run_dir / "samples").glob("*.png"))
     assert [path.name for path in strips] == [f"pretrain_step{s:08d}.png" for s in (2, 4, 6)]
     pictures = [np.asarray(Image.open(path)) for path in strips]
@@ -77,7 +69,7 @@ def test_tensorboard_without_the_package_exits_2_with_one_line(
 ) -> None:
     args, run_dir = tiny
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # import tensorboard -> ImportError
-    code, _, err = run([*args, "--tensorboard"], monkeypatch, capsys)
+    code, _, err = run_in_process(pretrain, [*args, "--tensorboard"], monkeypatch, capsys)
     assert code == 2 and "Traceback" not in err
     assert err.strip().splitlines()[-1] == (
         "error: runtime.tensorboard needs the tensorboard package: pip install tensorboard "
@@ -102,10 +94,10 @@ def test_tensorboard_holds_the_metrics_and_a_resumed_run_adds_no_duplicate_steps
 
     args, run_dir = tiny
     args += ["--tensorboard", "--checkpoint-every", "2"]
-    assert run([*args, "--max-steps", "5"], monkeypatch, capsys)[0] == 0
+    assert run_in_process(pretrain, [*args, "--max-steps", "5"], monkeypatch, capsys)[0] == 0
     # Resume from step 2, although steps 3-5 were logged: they are redone and logged again.
     step2 = run_dir / "checkpoints" / "srresnet_x4_tiny_step00000002.pt"
-    assert run([*args, "--resume", str(step2)], monkeypatch, capsys)[0] == 0
+    assert run_in_process(pretrain, [*args, "--resume", str(step2)], monkeypatch, capsys)[0] == 0
 
     folder = run_dir / "tensorboard" / "pretrain"
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

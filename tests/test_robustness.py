@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TinyDataset, describe, run_scripts
+from conftest import TinyDataset, describe, run_in_process, run_scripts
 from PIL import Image
 from test_resume import write_generator_checkpoint
 
@@ -30,7 +29,7 @@ from srgan.checkpoint import (
     non_finite_weight,
     save_checkpoint,
 )
-from srgan.commands.common import resume_command, stage_main
+from srgan.commands.common import resume_command
 from srgan.config import load_config
 from srgan.data import TrainCrops, load_images, load_validation_images
 from srgan.generator import Generator
@@ -459,20 +458,6 @@ def test_script_nan_stops_naming_the_step_and_keeps_the_last_finite_checkpoint(
     assert max(checkpoint.parent.glob(f"{PREFIX}_*.pt")) == checkpoint  # none later, no _final
 
 
-def run_in_process(
-    stage_fn: Callable,
-    args: list[str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture,
-) -> tuple[int, str]:
-    """A script's main as scripts/*.py runs it, in this process: (exit code, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["scripts/script.py", *args])
-    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # run_main sets it
-    with pytest.raises(SystemExit) as exit_info:
-        stage_main(stage_fn, "test", "")
-    return exit_info.value.code, capsys.readouterr().err
-
-
 # label: (stage function, arguments, text of the error line); {c}: the checkpoints' folder,
 # {d}: this test's folder.
 IN_PROCESS_CASES = {
@@ -511,7 +496,7 @@ def test_bad_input_exits_2_with_one_line(
     folders = {"c": checkpoints["x2"].parent, "d": tmp_path}
     args = [arg.format(**folders) for arg in args]
     run_dir = tmp_path / "run"
-    code, stderr = run_in_process(
+    code, _, stderr = run_in_process(
         stage_fn, [*tiny_config_args, "--run-dir", str(run_dir), *args], monkeypatch, capsys
     )
     assert code == 2, stderr

@@ -4,20 +4,16 @@ during validation. Runs go through the scripts' own entry point (`stage_main`), 
 import json
 import os
 import signal
-import sys
 import tempfile
 import time
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_RUN_NAME, TinyDataset
+from conftest import TINY_RUN_NAME, TinyDataset, run_in_process
 from PIL import Image
 from test_resume import write_generator_checkpoint
 
-from srgan.commands.common import stage_main
 from srgan.config import load_config
 from srgan.data import TrainCrops, load_images, load_validation_images
 from srgan.files import WriteError
@@ -30,21 +26,6 @@ from srgan.stages import pretrain, train_gan
 from srgan.steps import Network, pretrain_step
 
 PREFIX = f"srresnet_x4_{TINY_RUN_NAME}"
-
-
-def run(
-    stage_fn: Callable,
-    args: list[str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture,
-) -> tuple[int, str, str]:
-    """scripts/pretrain.py or train.py with `args`, in this process: (exit code, out, err)."""
-    monkeypatch.setattr(sys, "argv", ["scripts/script.py", *args])
-    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # run_main sets it
-    with pytest.raises(SystemExit) as exit_info:
-        stage_main(stage_fn, "test", "")
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 def last_line(text: str) -> str:
@@ -67,13 +48,13 @@ def test_fresh_start_refuses_a_finished_run_and_fresh_moves_it_aside(
     tiny: tuple[list[str], Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     args, run_dir = tiny
-    assert run(pretrain, args, monkeypatch, capsys)[0] == 0
+    assert run_in_process(pretrain, args, monkeypatch, capsys)[0] == 0
     folder = run_dir / "checkpoints"
     finished = {path.name: path.read_bytes() for path in folder.glob("*.pt")}
     assert f"{PREFIX}_final.pt" in finished and f"{PREFIX}_best.pt" in finished
 
     # A smoke test in the same folder: refused, nothing touched.
-    code, _, err = run(pretrain, [*args, "--max-steps", "2"], monkeypatch, capsys)
+    code, _, err = run_in_process(pretrain, [*args, "--max-steps", "2"], monkeypatch, capsys)
     assert code == 2 and "Traceback" not in err
     assert "already holds a pretrain run" in last_line(err)
     assert "--resume auto" in last_line(err) and "--fresh" in last_line(err)
@@ -82,7 +63,9 @@ def test_fresh_start_refuses_a_finished_run_and_fresh_moves_it_aside(
 
     # --fresh: the old files move to old-<time>/, untouched; metrics start over. A --max-steps
     # stop is saved as a periodic checkpoint, not as _final: the stage did not finish.
-    code, out, _ = run(pretrain, [*args, "--max-steps", "2", "--fresh"], monkeypatch, capsys)
+    code, out, _ = run_in_process(
+        pretrain, [*args, "--max-steps", "2", "--fresh"], monkeypatch, capsys
+    )
     assert code == 0, out
     (archive,) = folder.glob("old-*")
     assert {path.name: path.read_bytes() for path in archive.glob("*.pt")} == finished
@@ -92,7 +75,9 @@ def test_fresh_start_refuses_a_finished_run_and_fresh_moves_it_aside(
         f"{PREFIX}_best.pt",
         f"{PREFIX}_step00000002.pt",
     ]
-    code, _, err = run(pretrain, [*args, "--resume", "auto", "--fresh"], monkeypatch, capsys)
+    code, _, err = run_in_process(
+        pretrain, [*args, "--resume", "auto", "--fresh"], monkeypatch, capsys
+    )
     assert code == 2 and "exclude each other" in err
 
 
@@ -101,13 +86,13 @@ def test_a_second_run_on_a_locked_folder_exits_2_naming_the_holder(
 ) -> None:
     args, run_dir = tiny
     with RunLock(run_dir):  # what the first run holds while it trains
-        code, _, err = run(pretrain, args, monkeypatch, capsys)
+        code, _, err = run_in_process(pretrain, args, monkeypatch, capsys)
     assert code == 2, err
     assert f"run folder {run_dir} is in use by pid {os.getpid()} on host" in last_line(err)
     assert not (run_dir / "checkpoints").exists()
     assert (run_dir / LOCK_NAME).read_text() == ""  # released cleanly
     # Released: the same run now goes ahead, and leaves the lock empty again.
-    code, out, _ = run(pretrain, args, monkeypatch, capsys)
+    code, out, _ = run_in_process(pretrain, args, monkeypatch, capsys)
     assert code == 0 and "taking over" not in out
     assert (run_dir / LOCK_NAME).read_text() == ""
 
@@ -119,7 +104,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_warning(
     run_dir.mkdir()
     dead = {"pid": 999999, "host": "gone", "started": "yesterday", "command": "pretrain.py"}
     (run_dir / LOCK_NAME).write_text(json.dumps(dead))  # left by a SIGKILLed run: no flock
-    code, out, _ = run(pretrain, args, monkeypatch, capsys)
+    code, out, _ = run_in_process(pretrain, args, monkeypatch, capsys)
     assert code == 0, out
     assert "warning: taking over the lock of pid 999999 on host gone" in out
 
@@ -143,7 +128,7 @@ def test_a_full_disk_is_one_line_naming_the_file_the_cause_and_the_last_good_che
         return handle, name
 
     monkeypatch.setattr("srgan.files.tempfile.mkstemp", mkstemp)
-    code, _, err = run(pretrain, [*args, "--checkpoint-every", "1"], monkeypatch, capsys)
+    code, _, err = run_in_process(pretrain, [*args, "--checkpoint-every", "1"], monkeypatch, capsys)
     folder = run_dir / "checkpoints"
     assert code == 1 and "Traceback" not in err, err
     assert last_line(err) == (
@@ -167,7 +152,7 @@ def test_resume_auto_with_nothing_to_resume_says_so(
     args, run_dir = tiny
     run_dir.mkdir()
     (run_dir / "metrics.jsonl").write_text(json.dumps({"stage": "pretrain", "step": 7}) + "\n")
-    code, out, _ = run(pretrain, [*args, "--resume", "auto"], monkeypatch, capsys)
+    code, out, _ = run_in_process(pretrain, [*args, "--resume", "auto"], monkeypatch, capsys)
     assert code == 0
     folder = run_dir / "checkpoints"
     assert (
@@ -181,9 +166,9 @@ def test_refused_resume_names_the_config_keys_that_differ(
     tiny: tuple[list[str], Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     args, run_dir = tiny
-    assert run(pretrain, [*args, "--max-steps", "2"], monkeypatch, capsys)[0] == 0
+    assert run_in_process(pretrain, [*args, "--max-steps", "2"], monkeypatch, capsys)[0] == 0
     wider = [*args, "--resume", "auto", "--set", "model.num_channels=12"]
-    code, _, err = run(pretrain, wider, monkeypatch, capsys)
+    code, _, err = run_in_process(pretrain, wider, monkeypatch, capsys)
     assert code == 2
     assert "config keys that differ from the checkpoint's: model.num_channels: 8 -> 12" in err
 
@@ -192,9 +177,11 @@ def test_allowed_config_changes_on_resume_go_to_stderr_and_the_metrics(
     tiny: tuple[list[str], Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     args, run_dir = tiny
-    assert run(pretrain, [*args, "--max-steps", "2"], monkeypatch, capsys)[0] == 0
+    assert run_in_process(pretrain, [*args, "--max-steps", "2"], monkeypatch, capsys)[0] == 0
     changed = [*args, "--resume", "auto", "--set", "data.degradation=gaussian"]
-    code, _, err = run(pretrain, [*changed, "--set", "runtime.log_every=2"], monkeypatch, capsys)
+    code, _, err = run_in_process(
+        pretrain, [*changed, "--set", "runtime.log_every=2"], monkeypatch, capsys
+    )
     assert code == 0
     assert 'data.degradation: "bicubic" -> "gaussian"' in err
     assert "log_every" not in err  # bookkeeping keys do not change what is computed
@@ -213,9 +200,9 @@ def test_gan_resume_does_not_need_the_pretrained_file(
     pretrained = write_generator_checkpoint(tmp_path / "pretrained.pt")
     args = [*tiny_config_args, "--set", f"gan.pretrained_generator={pretrained}"]
     args += ["--run-dir", str(tmp_path / "run")]
-    assert run(train_gan, [*args, "--max-steps", "2"], monkeypatch, capsys)[0] == 0
+    assert run_in_process(train_gan, [*args, "--max-steps", "2"], monkeypatch, capsys)[0] == 0
     pretrained.unlink()
-    code, out, err = run(
+    code, out, err = run_in_process(
         train_gan, [*args, "--resume", "auto", "--max-steps", "3"], monkeypatch, capsys
     )
     assert code == 0, err
