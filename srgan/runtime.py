@@ -48,9 +48,11 @@ class Runtime:
         return batch.contiguous(memory_format=memory_format)
 
 
-def _bf16_native(device: torch.device) -> bool:
+def bf16_native(device: torch.device) -> bool:
+    """Whether `device` runs bf16 natively (else bf16 autocast would be slower than fp32)."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        # Pre-Ampere GPUs (T4, V100) only emulate bf16: the default would count them.
+        return torch.cuda.is_bf16_supported(including_emulation=False)
     # oneDNN runs bf16 convolutions natively on CPUs with AVX512-BF16 or AMX; elsewhere it
     # emulates them and autocast would be slower than fp32.
     return torch.ops.mkldnn._is_mkldnn_bf16_supported()
@@ -78,7 +80,7 @@ def setup_runtime(config: RuntimeConfig, device_override: str | None = None) -> 
         torch.use_deterministic_algorithms(True, warn_only=True)
     precision = config.precision
     if precision == "auto":
-        precision = "bf16" if _bf16_native(device) else "fp32"
+        precision = "bf16" if bf16_native(device) else "fp32"
     if precision == "fp16" and device.type == "cpu":
         raise ConfigError("runtime.precision: fp16 needs CUDA; use bf16 or fp32 on the CPU")
     amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]

@@ -1,10 +1,12 @@
-"""The benchmark script, and that the fast input pipeline changes speed, not results."""
+"""The benchmark (what it times, how it caps time, what it counts) and that the fast input
+pipeline changes speed, not results. Nothing here asserts a speed: the machine is shared."""
 
 import dataclasses
 import json
 import runpy
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +15,36 @@ import torch
 from conftest import SCRIPT_ENV
 from PIL import Image
 
-from srgan.benchmark import VARIANTS, markdown_table, naive_pair
-from srgan.data import TrainCrops, read_image
-from srgan.degradation import degrade
-from srgan.generator import Generator
+from srgan.data import TrainCrops
+from srgan.degradation import degrade_batch
+from srgan.generator import Generator, GeneratorSpec
+from srgan.images import read_image
 from srgan.runtime import Runtime
-from srgan.steps import pretrain_step
+from srgan.steps import Network, pretrain_step
+from srgan.tools import benchmark
+from srgan.tools.benchmark import (
+    Timing,
+    Variant,
+    Workload,
+    count_flops,
+    gan_variants,
+    markdown_table,
+    measure_rate,
+    naive_pair,
+    run_benchmark,
+    training_variants,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
+CPU = torch.device("cpu")
+# Tiny networks and batches: the benchmark's logic, in seconds.
+TINY = Workload(
+    batch_size=2,
+    crop_size=16,
+    generator=GeneratorSpec(scale=4, num_blocks=1, num_channels=8),
+    discriminator_channels=8,
+    content_layer="vgg22",
+)
 
 
 def write_images(folder: Path, count: int, height: int = 120, width: int = 160) -> list[Path]:
@@ -35,37 +59,160 @@ def write_images(folder: Path, count: int, height: int = 120, width: int = 160) 
     return paths
 
 
-def test_benchmark_script_writes_json_and_table(tmp_path: Path) -> None:
+class FakeClock:
+    """A clock that only moves when a fake call says it took time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.calls = 0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def slow_call(self, seconds: float) -> Callable[[], None]:
+        def call() -> None:
+            self.calls += 1
+            self.now += seconds
+
+        return call
+
+
+def test_measure_rate_stops_at_its_time_cap() -> None:
+    clock = FakeClock()
+    rate = measure_rate(clock.slow_call(1.0), CPU, Timing(seconds=3.5), clock=clock)
+    # One warm-up call, then timed calls until another would pass 3.5 s.
+    assert clock.calls == 4
+    assert (rate.calls, rate.seconds, rate.per_second) == (3, 3.0, 1.0)
+
+
+def test_measure_rate_runs_a_call_longer_than_the_cap_once() -> None:
+    clock = FakeClock()
+    rate = measure_rate(clock.slow_call(10.0), CPU, Timing(seconds=3.0), clock=clock)
+    assert clock.calls == 2  # warm-up and one timed call, not a count of calls
+    assert (rate.calls, rate.per_second) == (1, pytest.approx(0.1))
+
+
+def test_measure_rate_grows_chunks_for_fast_calls() -> None:
+    clock = FakeClock()
+    rate = measure_rate(clock.slow_call(0.001), CPU, Timing(seconds=1.0, chunks=4), clock=clock)
+    # 1 call, then chunks of up to 250 calls (a quarter of the cap) while they fit.
+    assert 900 < rate.calls <= 1000 and rate.seconds <= 1.0
+    assert rate.per_second == pytest.approx(1000)
+
+
+def test_count_flops_of_a_known_convolution_and_matmul() -> None:
+    conv = torch.nn.Conv2d(64, 32, kernel_size=3, padding=1)
+    features = torch.randn(2, 64, 10, 12)
+    # 2 FLOPs per multiply-add: batch x output pixels x output channels x (3 x 3 x 64).
+    forward = 2 * (2 * 10 * 12) * 32 * (3 * 3 * 64)
+    assert count_flops(lambda: conv(features)) == forward
+    # The input needs no gradient: backward computes the weight gradient only, as costly as
+    # the forward; with an input gradient it costs twice the forward.
+    assert count_flops(lambda: conv(features).sum().backward()) == 2 * forward
+    features.requires_grad_(True)
+    assert count_flops(lambda: conv(features).sum().backward()) == 3 * forward
+    left, right = torch.randn(5, 7), torch.randn(7, 11)
+    assert count_flops(lambda: left @ right) == 2 * 5 * 7 * 11
+
+
+def test_variants_are_a_ladder_from_the_baseline() -> None:
+    names = [variant.name for variant in training_variants(["fp32"], compile=False)]
+    assert names == ["fp32 NCHW", "fp32 channels_last", "fp32 channels_last fused Adam"]
+    variants = training_variants(["fp32", "bf16"], compile=True)
+    assert variants == [
+        Variant("fp32 NCHW", "fp32", channels_last=False),
+        Variant("bf16 NCHW", "bf16", channels_last=False),
+        Variant("bf16 channels_last", "bf16", channels_last=True),
+        Variant("bf16 channels_last fused Adam", "bf16", True, fused_adam=True),
+        Variant("bf16 channels_last fused Adam compile", "bf16", True, True, compile=True),
+    ]
+
+
+def test_gan_variants_on_a_cpu_are_the_baseline_and_the_fastest() -> None:
+    variants = training_variants(["fp32", "bf16"], compile=False)
+    rates = {variant.name: 1.0 for variant in variants} | {"bf16 channels_last": 2.5}
+    chosen = [variant.name for variant in gan_variants(variants, rates, CPU)]
+    assert chosen == ["fp32 NCHW", "bf16 channels_last"]
+    rates = {variant.name: 1.0 for variant in variants} | {"fp32 NCHW": 3.0}
+    assert gan_variants(variants, rates, CPU) == variants[:1]
+    assert gan_variants(variants, rates, torch.device("cuda")) == variants
+
+
+def test_non_native_precision_is_listed_but_not_timed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(benchmark, "bf16_native", lambda device: False)
+    paths = write_images(tmp_path, 2)
+    results = run_benchmark(CPU, paths, workload=TINY, seconds=0, log=lambda line: None)
+    assert results["precisions"] == {"timed": ["fp32"], "not_native": ["bf16"]}
+    assert [row["precision"] for row in results["ceiling"]] == ["fp32"]
+    assert {row["precision"] for row in results["training"]} == {"fp32"}
+    assert "not native here (not timed): bf16." in markdown_table(results)
+    # fp32 pretrain variants, then the GAN step of the baseline and of the fastest.
+    steps = [row["step"] for row in results["training"]]
+    assert steps[:3] == ["pretrain"] * 3 and steps[3] == "gan" and len(steps) in (4, 5)
+
+
+def test_native_bf16_is_timed_with_flops_and_ceiling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(benchmark, "bf16_native", lambda device: True)
+    paths = write_images(tmp_path, 2)
+    results = run_benchmark(CPU, paths, workload=TINY, seconds=0, log=lambda line: None)
+    assert results["precisions"] == {"timed": ["fp32", "bf16"], "not_native": []}
+    assert [row["precision"] for row in results["ceiling"]] == ["fp32", "bf16"]
+    pretrain = [row for row in results["training"] if row["step"] == "pretrain"]
+    assert [row["name"] for row in pretrain] == [
+        variant.name for variant in training_variants(["fp32", "bf16"], compile=False)
+    ]
+    # The tiny generator at batch 2, LR 4x4: its convolutions, forward and backward.
+    generator = Generator.from_spec(TINY.generator)
+    lr_image = torch.rand(2, 3, 4, 4)
+    expected = count_flops(lambda: generator(lr_image).sum().backward())
+    assert results["flops"]["pretrain"] == expected
+    ceilings = {row["precision"]: row["ceiling_gflops"] for row in results["ceiling"]}
+    for row in results["ceiling"]:
+        assert row["ceiling_gflops"] == max(row["matmul_gflops"], row["conv_gflops"]) > 0
+    for row in results["training"]:
+        assert row["steps_per_second"] > 0 and row["timed_calls"] == 1
+        assert row["gflops"] == pytest.approx(
+            results["flops"][row["step"]] * row["steps_per_second"] / 1e9
+        )
+        assert row["percent_of_ceiling"] == pytest.approx(
+            100 * row["gflops"] / ceilings[row["precision"]]
+        )
+    assert pretrain[0]["vs_baseline"] == 1.0
+    assert results["flops"]["gan"] > results["flops"]["pretrain"]
+
+
+def test_benchmark_script_writes_json_with_the_machine(tmp_path: Path) -> None:
     write_images(tmp_path / "hr", 2)
     output = tmp_path / "bench.json"
-    command = [sys.executable, str(ROOT / "scripts/benchmark.py"), "--device", "cpu", "--quick"]
-    # Small batch and image sizes keep this test short; the networks are the full-size ones.
-    command += ["--skip-compile", "--json", str(output), "--data", str(tmp_path / "hr")]
-    command += ["--batch-size", "2", "--crop-size", "48", "--upscale-size", "16"]
+    command = [sys.executable, str(ROOT / "scripts/benchmark.py"), "--device", "cpu"]
+    # The full-size networks on tiny batches; one timed call per measurement.
+    command += ["--seconds", "0", "--threads", "1", "--json", str(output)]
+    command += ["--data", str(tmp_path / "hr"), "--batch-size", "2", "--crop-size", "16"]
     result = subprocess.run(
         command, capture_output=True, text=True, cwd=ROOT, env=SCRIPT_ENV, timeout=600
     )
     assert result.returncode == 0, result.stderr
     results = json.loads(output.read_text())
-    assert results["device"] == "cpu"
+    machine = results["machine"]
+    assert machine["torch"] == torch.__version__ and machine["torch_threads"] == 1
+    assert machine["cpu"] and machine["cores"] >= 1 and machine["gpu"] is None
+    assert machine["thread_variables"]["OMP_NUM_THREADS"] == SCRIPT_ENV["OMP_NUM_THREADS"]
+    if Path("/proc/cpuinfo").is_file() and "avx2" in Path("/proc/cpuinfo").read_text():
+        assert "avx2" in machine["cpu_flags"]
+    assert results["device"] == "cpu" and results["settings"]["batch_size"] == 2
     assert results["load_average"]["start"] >= 0 and results["load_average"]["end"] >= 0
-    assert results["versions"]["torch"] == torch.__version__
-    assert results["settings"]["batch_size"] == 2 and results["settings"]["crop_size"] == 48
     data = results["data"]
-    for key in ("naive_pairs_per_second", "pipeline_pairs_per_second", "speedup"):
-        assert data[key] > 0, key
     assert data["speedup"] == pytest.approx(
         data["pipeline_pairs_per_second"] / data["naive_pairs_per_second"]
     )
-    expected = [variant.name for variant in VARIANTS if not variant.compile]
-    assert [row["variant"] for row in results["compute"]] == expected
-    for row in results["compute"]:
-        for key in ("pretrain_steps_per_second", "gan_steps_per_second"):
-            assert row[key] > 0, (row["variant"], key)
-        assert row["upscale_megapixels_per_second"] > 0
-    # The table at the end has one row per variant and measurement, plus the two data rows.
+    # The table: two ceiling rows per timed precision, two data rows, one per timed step.
     table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
-    assert len(table) == 1 + 2 + 3 * len(expected)
+    precisions = len(results["precisions"]["timed"])
+    assert len(table) == 1 + 2 * precisions + 2 + len(results["training"])
 
 
 def run_script_in_process(
@@ -85,6 +232,7 @@ def test_benchmark_script_rejects_bad_arguments(
         (["--data", str(tmp_path / "missing")], "missing"),
         (["--crop-size", "40"], "multiple of 16"),
         (["--batch-size", "0"], "--batch-size must be >= 1"),
+        (["--seconds", "-1"], "--seconds must be >= 0"),
     ):
         code = run_script_in_process("benchmark.py", ["--device", "cpu", *arguments], monkeypatch)
         assert code == 2
@@ -93,44 +241,62 @@ def test_benchmark_script_rejects_bad_arguments(
         assert len(stderr.strip().splitlines()) == 1
 
 
-def test_markdown_table_speedups() -> None:
-    rates = {"pretrain_steps_per_second": 2.0, "gan_steps_per_second": 0.5}
+def test_markdown_table_ratios_and_ceiling() -> None:
     results = {
-        "machine": "test CPU (2 cores)",
+        "machine": {
+            "cpu": "test CPU",
+            "cpu_flags": ["avx2", "avx512f", "sse2"],
+            "cores": 2,
+            "torch_threads": 2,
+            "gpu": None,
+            "torch": "x",
+            "cuda": None,
+        },
         "device": "cpu",
         "load_average": {"start": 0.5, "end": 1.5},
-        "versions": {"torch": "x", "cuda": None},
-        "settings": {
-            "batch_size": 16,
-            "crop_size": 96,
-            "scale": 4,
-            "upscale_size": 128,
-            "torch_threads": 2,
-            "repeats": 3,
-        },
+        "settings": {"batch_size": 16, "crop_size": 96, "generator": {"scale": 4}, "seconds": 10},
+        "precisions": {"timed": ["fp32"], "not_native": ["bf16"]},
+        "ceiling": [
+            {
+                "precision": "fp32",
+                "matmul_gflops": 160.0,
+                "ceiling_gflops": 160.0,
+                "matmul_shape": "2048x2048",
+                "conv_gflops": 120.0,
+                "conv_shape": "3x3 on 16x64x24x24",
+            }
+        ],
         "data": {
             "naive_pairs_per_second": 13.0,
             "naive_workers": 2,
             "pipeline_pairs_per_second": 6500.0,
             "speedup": 500.0,
         },
-        "compute": [
-            {"variant": "fp32 NCHW eager", **rates, "upscale_megapixels_per_second": 0.1},
+        "training": [
             {
-                "variant": "bf16 channels_last",
-                "pretrain_steps_per_second": 5.0,
-                "gan_steps_per_second": 1.0,
-                "upscale_megapixels_per_second": 0.3,
-            },
+                "step": "pretrain",
+                "name": "fp32 channels_last",
+                "steps_per_second": 0.6,
+                "vs_baseline": 1.2,
+                "gflops": 80.0,
+                "percent_of_ceiling": 50.0,
+            }
         ],
     }
     table = markdown_table(results)
-    assert table.startswith("Machine: test CPU (2 cores), 2 torch thread(s); torch x.")
+    assert table.startswith("Machine: test CPU (2 CPU cores; avx2 avx512f), 2 torch thread(s)")
     assert "load average 0.5 at the start, 1.5 at the end" in table
-    assert "| 6,500 pairs/s | 500× |" in table
-    assert "| pretrain step: bf16 channels_last | 5 it/s | 2.50× |" in table
-    assert "| GAN step: bf16 channels_last | 1 it/s | 2.00× |" in table
-    assert "| upscale: bf16 channels_last | 0.3 MP/s | 3.00× |" in table
+    assert "not native here (not timed): bf16." in table
+    assert "| ceiling: fp32 conv 3x3 on 16x64x24x24 | 120 GFLOP/s | | 120 | 75% |" in table
+    assert "| 6,500 pairs/s | 500× | | |" in table
+    assert "| pretrain step: fp32 channels_last | 0.6 it/s | 1.20× | 80 | 50% |" in table
+    results["device"] = "cuda"
+    results["machine"] |= {"gpu": {"name": "test GPU"}, "cores": 16, "cuda": "13.0"}
+    table = markdown_table(results)
+    assert table.startswith(
+        "Machine: test GPU (16 CPU cores), 2 torch thread(s); torch x, CUDA 13.0."
+    )
+    assert "(fp32 with TF32 matmuls allowed, as in training)." in table
 
 
 def pipeline_and_naive_batches(
@@ -144,7 +310,7 @@ def pipeline_and_naive_batches(
         # Every flip/transpose combination once per batch.
         plan = dataclasses.replace(plan, transform=np.roll(np.arange(8), step))
         hr_image = crops.crops(plan).float() / 255  # as srgan/loop.py does
-        pipeline = (degrade(hr_image, 4, "bicubic"), hr_image)
+        pipeline = (degrade_batch(hr_image, 4, "bicubic"), hr_image)
         pairs = [
             naive_pair(paths[index], top, left, transform, crop_size, 4)
             for index, top, left, transform in zip(
@@ -166,11 +332,11 @@ def pretrain_losses(
     if channels_last:
         generator = generator.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3)
-    scaler = runtime.grad_scaler()
+    network = Network(generator, generator, generator, optimizer, runtime.grad_scaler())
     losses = []
     for lr_image, hr_image in batches:
         lr_image, hr_image = runtime.to_device(lr_image), runtime.to_device(hr_image)
-        step = pretrain_step(generator, optimizer, scaler, runtime, lr_image, hr_image * 2 - 1)
+        step = pretrain_step(network, runtime, lr_image, hr_image * 2 - 1)
         losses.append(step["pixel"].item())
     return losses
 
