@@ -1,4 +1,4 @@
-"""Measure training and upscaling speed on this machine.
+"""Measure training speed on this machine, against what its hardware can do.
 
 Same as the `srgan-benchmark` command of the installed package; `--help` lists the options.
 """

@@ -21,19 +21,10 @@ from srgan.generator import Generator, GeneratorSpec
 from srgan.images import read_image
 from srgan.runtime import Runtime
 from srgan.steps import Network, pretrain_step
-from srgan.tools import benchmark
-from srgan.tools.benchmark import (
-    Timing,
-    Variant,
-    Workload,
-    count_flops,
-    gan_variants,
-    markdown_table,
-    measure_rate,
-    naive_pair,
-    run_benchmark,
-    training_variants,
-)
+from srgan.tools import hardware
+from srgan.tools.benchmark import gan_variants, markdown_table, run_benchmark
+from srgan.tools.hardware import Timing, count_flops, measure_rate
+from srgan.tools.training_speed import Variant, Workload, naive_pair, training_variants
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -141,7 +132,7 @@ def test_gan_variants_on_a_cpu_are_the_baseline_and_the_fastest() -> None:
 def test_non_native_precision_is_listed_but_not_timed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(benchmark, "bf16_native", lambda device: False)
+    monkeypatch.setattr(hardware, "bf16_native", lambda device: False)
     paths = write_images(tmp_path, 2)
     results = run_benchmark(CPU, paths, workload=TINY, seconds=0, log=lambda line: None)
     assert results["precisions"] == {"timed": ["fp32"], "not_native": ["bf16"]}
@@ -156,7 +147,7 @@ def test_non_native_precision_is_listed_but_not_timed(
 def test_native_bf16_is_timed_with_flops_and_ceiling(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(benchmark, "bf16_native", lambda device: True)
+    monkeypatch.setattr(hardware, "bf16_native", lambda device: True)
     paths = write_images(tmp_path, 2)
     results = run_benchmark(CPU, paths, workload=TINY, seconds=0, log=lambda line: None)
     assert results["precisions"] == {"timed": ["fp32", "bf16"], "not_native": []}

@@ -5,7 +5,7 @@
 
 Times only the precisions the hardware runs natively, caps every measurement by time (the
 default CPU run takes a few minutes), and prints one markdown table at the end, ready for the
-README. srgan/tools/benchmark.py describes what each number is.
+README. srgan/tools/benchmark.py and the modules it names describe what each number is.
 """
 
 import argparse
@@ -20,11 +20,11 @@ from srgan.data import check_images
 from srgan.images import find_images
 from srgan.tools.benchmark import (
     DEFAULT_SECONDS,
-    Workload,
     markdown_table,
     run_benchmark,
     synthesize_images,
 )
+from srgan.tools.training_speed import Workload
 
 DIV2K_TRAIN = Path("data/DIV2K_train_HR")
 
