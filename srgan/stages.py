@@ -20,13 +20,13 @@ from srgan.checkpoint import (
     checkpoint_name,
     checkpoint_prefix,
     generator_from_checkpoint,
-    load_checkpoint,
 )
 from srgan.config import Config, ConfigError, PretrainConfig, save_config
 from srgan.data import TrainCrops, load_images, load_validation_images
 from srgan.discriminator import Discriminator
 from srgan.evaluation import EvalImage
 from srgan.generator import Generator
+from srgan.inference import read_weights
 from srgan.loop import RunPaths, Stage, run_stage
 from srgan.losses import ContentLoss
 from srgan.run_folder import resume_target
@@ -173,7 +173,7 @@ def generator_to_train(
         state = torch.load(target.path, map_location="cpu", weights_only=True, mmap=True)
         return Generator.from_spec(config.model.generator).train(), state.get("pretrained_from")
     source = pretrained_generator_path(config, paths)
-    checkpoint = load_checkpoint(source)
+    checkpoint = read_weights(source)  # a .pt checkpoint or a .safetensors export
     check_spec(checkpoint, source, config.model.generator)
     return generator_from_checkpoint(checkpoint, source).train(), str(source)
 

@@ -24,6 +24,7 @@ from srgan.run_folder import LOCK_NAME, RunLock
 from srgan.runtime import Runtime
 from srgan.stages import pretrain, train_gan
 from srgan.steps import Network, pretrain_step
+from srgan.tools.export import export_safetensors
 
 PREFIX = f"srresnet_x4_{TINY_RUN_NAME}"
 
@@ -268,3 +269,20 @@ def test_sigterm_during_a_slow_validation_stops_within_a_second(
     assert str(interruption.value) == "stopped by SIGTERM after step 2"
     assert interruption.value.checkpoint == paths.checkpoint_dir / f"{PREFIX}_step00000002.pt"
     assert interruption.value.checkpoint.is_file()
+
+
+def test_gan_training_starts_from_a_safetensors_export(
+    tiny_config_args: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    """The shipped reference weights are an export: GAN training can start from one."""
+    torch.manual_seed(0)
+    export = tmp_path / "pretrained.safetensors"
+    export_safetensors(Generator(scale=4, num_blocks=2, num_channels=8), export, "bicubic")
+    args = [*tiny_config_args, "--set", f"gan.pretrained_generator={export}"]
+    args += ["--run-dir", str(tmp_path / "run"), "--max-steps", "1"]
+    code, out, err = run_in_process(train_gan, args, monkeypatch, capsys)
+    assert code == 0, err
+    assert f"GAN training from the SRResNet {export}" in out
