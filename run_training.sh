@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole schedule from one config: SRResNet pretraining -> SRGAN training -> evaluation.
 #   bash run_training.sh                           # config.json: DIV2K, the paper's schedule
-#   bash run_training.sh configs/quickstart.json   # built-in sample images, ~20 min on 2 CPU cores
+#   bash run_training.sh configs/quickstart.json   # built-in sample images, 6-11 min on 2 CPU cores
 # Extra arguments go to both training scripts, e.g. --device cuda or --set runtime.compile=true.
 set -euo pipefail
 config="${1:-config.json}"

@@ -112,16 +112,7 @@ def run_stage(
         checkpoint_every=config.runtime.checkpoint_every,
         end_step=total_steps if max_steps is None else min(total_steps, max_steps),
     )
-    checkpointer = Checkpointer(
-        stage_name=stage.name,
-        kind=stage.kind,
-        networks=stage.networks,
-        extra_state=stage.extra_state,
-        config=config,
-        folder=paths.checkpoint_dir,
-        steps_per_epoch=steps_per_epoch,
-        is_main=runtime.is_main,
-    )
+    checkpointer = stage_checkpointer(stage, config, runtime, paths, steps_per_epoch)
     log = MetricsLog(paths.metrics_file, stage.name, enabled=runtime.is_main)
     step = checkpointer.start(resume, fresh, log)
     if resume is not None and checkpointer.last_saved is not None and runtime.is_main:
@@ -160,6 +151,21 @@ def run_stage(
         progress.close()
         monitors.close()
     return {"step": step, "best_psnr_y": checkpointer.best_psnr, "final": final}
+
+
+def stage_checkpointer(
+    stage: Stage, config: Config, runtime: Runtime, paths: RunPaths, steps_per_epoch: int
+) -> Checkpointer:
+    return Checkpointer(
+        stage_name=stage.name,
+        kind=stage.kind,
+        networks=stage.networks,
+        extra_state=stage.extra_state,
+        config=config,
+        folder=paths.checkpoint_dir,
+        steps_per_epoch=steps_per_epoch,
+        is_main=runtime.is_main,
+    )
 
 
 def stage_batches(

@@ -17,6 +17,7 @@ from PIL import Image
 
 from srgan.data import TrainCrops
 from srgan.degradation import degrade_batch
+from srgan.discriminator import Discriminator
 from srgan.generator import Generator, GeneratorSpec
 from srgan.images import read_image
 from srgan.runtime import Runtime
@@ -200,10 +201,22 @@ def test_benchmark_script_writes_json_with_the_machine(tmp_path: Path) -> None:
     assert data["speedup"] == pytest.approx(
         data["pipeline_pairs_per_second"] / data["naive_pairs_per_second"]
     )
-    # The table: two ceiling rows per timed precision, two data rows, one per timed step.
+    # Checkpoints of the full-size networks: the GAN's adds the discriminator and its Adam.
+    writes = {row["stage"]: row for row in results["checkpoint_write"]}
+    assert writes.keys() == {"pretrain", "gan"}
+    generator_bytes = 3 * 4 * 1_549_462  # weights, Adam's two moments; fp32
+    assert generator_bytes < writes["pretrain"]["bytes"] < generator_bytes * 1.05
+    discriminator = Discriminator(crop_size=16)
+    discriminator_bytes = 3 * 4 * sum(p.numel() for p in discriminator.parameters())
+    assert writes["gan"]["bytes"] - writes["pretrain"]["bytes"] >= discriminator_bytes
+    assert all(row["seconds"] > 0 for row in writes.values())
+    assert not list(ROOT.glob("checkpoints/tmp*")), "the timed checkpoints were left behind"
+    # The table: two ceiling rows per timed precision, two data rows, one per timed step, one
+    # per checkpoint write.
     table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     precisions = len(results["precisions"]["timed"])
-    assert len(table) == 1 + 2 * precisions + 2 + len(results["training"])
+    assert len(table) == 1 + 2 * precisions + 2 + len(results["training"]) + 2
+    assert "| checkpoint write: GAN step's state (" in result.stdout
 
 
 def run_script_in_process(
@@ -273,6 +286,7 @@ def test_markdown_table_ratios_and_ceiling() -> None:
                 "percent_of_ceiling": 50.0,
             }
         ],
+        "checkpoint_write": [{"stage": "gan", "seconds": 0.25, "bytes": 302_000_000}],
     }
     table = markdown_table(results)
     assert table.startswith("Machine: test CPU (2 CPU cores; avx2 avx512f), 2 torch thread(s)")
@@ -281,6 +295,7 @@ def test_markdown_table_ratios_and_ceiling() -> None:
     assert "| ceiling: fp32 conv 3x3 on 16x64x24x24 | 120 GFLOP/s | | 120 | 75% |" in table
     assert "| 6,500 pairs/s | 500× | | |" in table
     assert "| pretrain step: fp32 channels_last | 0.6 it/s | 1.20× | 80 | 50% |" in table
+    assert "| checkpoint write: GAN step's state (302.0 MB, fsynced) | 0.25 s | | | |" in table
     results["device"] = "cuda"
     results["machine"] |= {"gpu": {"name": "test GPU"}, "cores": 16, "cuda": "13.0"}
     table = markdown_table(results)

@@ -75,6 +75,13 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--batch-size", type=int, default=16, help="training batch size")
     parser.add_argument("--crop-size", type=int, default=96, help="HR crop size in pixels")
+    parser.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=Path("checkpoints"),
+        help="the checkpoint writes are timed in a temporary folder here: the disk runs "
+        "write their checkpoints to",
+    )
     return parser.parse_args()
 
 
@@ -90,6 +97,8 @@ def argument_error(args: argparse.Namespace) -> str | None:
         return f"--seconds must be >= 0, got {args.seconds}"
     if args.crop_size % 16:
         return f"--crop-size must be a multiple of 16, got {args.crop_size}"
+    if not args.checkpoint_dir.is_dir():
+        return f"--checkpoint-dir {args.checkpoint_dir}: no such folder"
     return None
 
 
@@ -131,6 +140,7 @@ def main() -> int:
             workload=Workload(batch_size=args.batch_size, crop_size=args.crop_size),
             seconds=args.seconds,
             compile=args.compile,
+            checkpoint_parent=args.checkpoint_dir,
             log=lambda line: print(line, flush=True),
         )
     if args.json:

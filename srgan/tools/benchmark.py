@@ -8,7 +8,10 @@ Four groups of measurements:
 - data: a naive per-sample loader against the training loop's in-RAM pipeline;
 - pretrain step: the package's `pretrain_step` at the paper's size (16-block SRResNet, batch
   16, 96 px HR crops) in several precision/layout/optimizer variants;
-- GAN step: `gan_step` (plus the discriminator and the VGG54 content loss).
+- GAN step: `gan_step` (plus the discriminator and the VGG54 content loss);
+- checkpoint write: a resumable checkpoint of each stage, written as a run writes it
+  (srgan/checkpointer.py: atomic, fsynced, pruned). One step plus this write is the notice
+  a preempted run needs to stop without losing work.
 The last three are srgan/tools/training_speed.py's, which also says what a step's FLOPs and
 its "% of ceiling" count.
 
@@ -20,15 +23,29 @@ of calls, so the default CPU run takes a few minutes however slow the machine is
 """
 
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from srgan.tools.hardware import Timing, machine_info, measure_ceilings, split_precisions
+from srgan.checkpointer import Checkpointer
+from srgan.config import Config
+from srgan.discriminator import Discriminator
+from srgan.generator import Generator
+from srgan.runtime import Runtime
+from srgan.steps import Network
+from srgan.tools.hardware import (
+    Timing,
+    machine_info,
+    measure_ceilings,
+    measure_rate,
+    split_precisions,
+)
 from srgan.tools.training_speed import (
     Variant,
     Workload,
@@ -76,6 +93,48 @@ def gan_variants(
     return [variants[0]] if fastest == variants[0] else [variants[0], fastest]
 
 
+def adam_network(module: torch.nn.Module, runtime: Runtime) -> Network:
+    """`module` with an Adam whose state is filled in, as after the first training step."""
+    optimizer = torch.optim.Adam(module.parameters(), foreach=True)
+    for parameter in module.parameters():
+        parameter.grad = torch.zeros_like(parameter)
+    optimizer.step()
+    return Network(module, module, module, optimizer, runtime.grad_scaler())
+
+
+def measure_checkpoint_writes(
+    device: torch.device, workload: Workload, folder: Path, timing: Timing
+) -> list[dict]:
+    """Seconds and size of one resumable checkpoint per stage, written to `folder`."""
+    runtime = Runtime(device, None, channels_last=False)
+    torch.manual_seed(0)
+    generator = Generator.from_spec(workload.generator).to(device)
+    discriminator = Discriminator(
+        crop_size=workload.crop_size, num_channels=workload.discriminator_channels
+    ).to(device)
+    stages = {
+        "pretrain": ("srresnet", {"generator": adam_network(generator, runtime)}),
+        "gan": ("srgan", {"discriminator": adam_network(discriminator, runtime)}),
+    }
+    networks, rows = {}, []
+    for stage, (kind, added) in stages.items():
+        networks |= added
+        checkpointer = Checkpointer(
+            stage_name=stage,
+            kind=kind,
+            networks=dict(networks),
+            extra_state={},
+            config=Config(),
+            folder=folder,
+            steps_per_epoch=1,
+            is_main=True,
+        )
+        rate = measure_rate(partial(checkpointer.save_periodic, 1, {}), device, timing)
+        size = checkpointer.last_saved.stat().st_size
+        rows.append({"stage": stage, "seconds": 1 / rate.per_second, "bytes": size})
+    return rows
+
+
 def run_benchmark(
     device: torch.device,
     image_paths: list[Path],
@@ -83,6 +142,7 @@ def run_benchmark(
     workload: Workload | None = None,
     seconds: float | None = None,
     compile: bool | None = None,
+    checkpoint_parent: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
     """All measurements as a JSON-able dict (see `markdown_table`).
@@ -90,6 +150,8 @@ def run_benchmark(
     seconds: time cap of a pretrain-step measurement (default DEFAULT_SECONDS); a GAN step
     gets twice, the data pipeline half and each ceiling a quarter of it. 0 times one call
     of each. compile: add the torch.compile variant (default: on CUDA only).
+    checkpoint_parent: where the checkpoint writes are timed, in a temporary folder (default:
+    the system's temporary folder; a run's checkpoint folder times that disk).
     """
     workload = workload or Workload()
     seconds = DEFAULT_SECONDS[device.type] if seconds is None else seconds
@@ -122,6 +184,10 @@ def run_benchmark(
     flops, rates = measure_steps("gan", chosen, device, workload, batch, Timing(2 * seconds), log)
     results["flops"]["gan"] = flops
     results["training"] += training_rows("gan", flops, rates, variants, results["ceiling"])
+    with tempfile.TemporaryDirectory(dir=checkpoint_parent) as folder:
+        results["checkpoint_write"] = measure_checkpoint_writes(
+            device, workload, Path(folder), Timing(seconds / 2)
+        )
     results["load_average"]["end"] = os.getloadavg()[0]
     return results
 
@@ -184,5 +250,10 @@ def markdown_table(results: dict) -> str:
             f"| {labels[row['step']]}: {row['name']} | {format_rate(row['steps_per_second'])} "
             f"it/s | {row['vs_baseline']:.2f}× | {format_rate(row['gflops'])} | "
             f"{row['percent_of_ceiling']:.0f}% |"
+        )
+    for row in results["checkpoint_write"]:
+        lines.append(
+            f"| checkpoint write: {labels[row['stage']]}'s state "
+            f"({row['bytes'] / 1e6:.1f} MB, fsynced) | {row['seconds']:.3g} s | | | |"
         )
     return "\n".join(lines)

@@ -70,7 +70,7 @@ class Variant:
     name: str
     precision: str  # a key of PRECISIONS
     channels_last: bool
-    fused_adam: bool = False  # False: torch's default Adam (foreach on CUDA, a loop on CPU)
+    fused_adam: bool = False  # False: the multi-tensor (foreach) Adam
     compile: bool = False
 
 
@@ -217,8 +217,11 @@ def training_call(
     def network(bare: torch.nn.Module) -> Network:
         bare = bare.to(device, memory_format=memory_format)
         module = torch.compile(bare) if variant.compile else bare
-        # fused=None is torch's default: foreach kernels on CUDA, a per-tensor loop on a CPU.
-        optimizer = torch.optim.Adam(bare.parameters(), lr=1e-5, fused=variant.fused_adam or None)
+        # Not fused: the multi-tensor ("foreach") update, as srgan/stages.py runs it on a CPU.
+        fused = variant.fused_adam
+        optimizer = torch.optim.Adam(
+            bare.parameters(), lr=1e-5, fused=fused or None, foreach=None if fused else True
+        )
         return Network(module, module, bare, optimizer, runtime.grad_scaler())
 
     torch.manual_seed(0)
