@@ -148,7 +148,7 @@ class TrainCrops:
 
 def batch_stream(
     crops: TrainCrops,
-    positions: list[tuple[int, int, int]],
+    steps: range,
     *,
     seed: int,
     stage: int,
@@ -157,16 +157,18 @@ def batch_stream(
     pin_memory: bool,
     prefetch: int = 4,
 ) -> Iterator[torch.Tensor]:
-    """Yield uint8 HR batches for (epoch, step_in_epoch, _) positions, made in a background thread.
+    """Yield the uint8 HR batches of the stage's `steps`, made in a background thread.
 
     The thread keeps `prefetch` batches ready so the accelerator never waits on cropping.
     """
     output: queue.Queue = queue.Queue(maxsize=prefetch)
     stop = threading.Event()
+    steps_per_epoch = crops.steps_per_epoch(batch_size)
 
     def produce() -> None:
         try:
-            for epoch, step_in_epoch, _ in positions:
+            for step in steps:
+                epoch, step_in_epoch = divmod(step, steps_per_epoch)
                 plan = crops.plan(seed, stage, epoch, step_in_epoch, batch_size)
                 batch = crops.crops(plan, rows)
                 if pin_memory:
@@ -185,7 +187,7 @@ def batch_stream(
     thread = threading.Thread(target=produce, daemon=True)
     thread.start()
     try:
-        for _ in positions:
+        for _ in steps:
             item = output.get()
             if isinstance(item, BaseException):
                 raise item

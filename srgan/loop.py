@@ -172,14 +172,13 @@ def stage_batches(
     stage: Stage, config: Config, runtime: Runtime, crops: TrainCrops, steps: range
 ) -> Iterator[torch.Tensor]:
     """The uint8 HR batches of `steps`, this process's rows of each (DDP splits the batch)."""
-    steps_per_epoch = crops.steps_per_epoch(stage.batch_size)
     rows = slice(
         runtime.rank * stage.batch_size // runtime.world_size,
         (runtime.rank + 1) * stage.batch_size // runtime.world_size,
     )
     return batch_stream(
         crops,
-        [(step // steps_per_epoch, step % steps_per_epoch, step) for step in steps],
+        steps,
         seed=config.seed,
         stage=stage.stage_id,
         batch_size=stage.batch_size,

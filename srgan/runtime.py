@@ -9,6 +9,9 @@ import torch.distributed as dist
 
 from srgan.config import ConfigError, RuntimeConfig
 
+# runtime.precision -> the autocast dtype (None: no autocast, full fp32).
+AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
 
 @dataclass(frozen=True)
 class Runtime:
@@ -28,8 +31,7 @@ class Runtime:
 
     @property
     def precision(self) -> str:
-        names = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
-        return names[self.amp_dtype]
+        return next(name for name, dtype in AMP_DTYPES.items() if dtype == self.amp_dtype)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         return torch.autocast(
@@ -58,6 +60,14 @@ def bf16_native(device: torch.device) -> bool:
     return torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
+def use_fast_cuda_kernels(autotune: bool = True) -> None:
+    """cuDNN autotuning (picks the fastest convolution per shape; not deterministic) and TF32
+    matmuls and convolutions (fp32 storage, tensor-core math)."""
+    torch.backends.cudnn.benchmark = autotune
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+
+
 def setup_runtime(config: RuntimeConfig, device_override: str | None = None) -> Runtime:
     """Pick the device and precision; join the process group when started by torchrun."""
     requested = device_override or config.device
@@ -69,9 +79,7 @@ def setup_runtime(config: RuntimeConfig, device_override: str | None = None) -> 
         local_rank = int(os.environ.get("LOCAL_RANK", 0))
         torch.cuda.set_device(local_rank)
         device = torch.device("cuda", local_rank)
-        torch.backends.cudnn.benchmark = not config.deterministic
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        use_fast_cuda_kernels(autotune=not config.deterministic)
     else:
         device = torch.device("cpu")
     if world_size > 1 and not dist.is_initialized():
@@ -83,8 +91,7 @@ def setup_runtime(config: RuntimeConfig, device_override: str | None = None) -> 
         precision = "bf16" if bf16_native(device) else "fp32"
     if precision == "fp16" and device.type == "cpu":
         raise ConfigError("runtime.precision: fp16 needs CUDA; use bf16 or fp32 on the CPU")
-    amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    return Runtime(device, amp_dtype, config.channels_last, rank, world_size)
+    return Runtime(device, AMP_DTYPES[precision], config.channels_last, rank, world_size)
 
 
 def shutdown(runtime: Runtime) -> None:

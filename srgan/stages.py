@@ -32,7 +32,7 @@ from srgan.losses import ContentLoss
 from srgan.run_folder import resume_target
 from srgan.runtime import Runtime
 from srgan.sample_data import write_sample_data
-from srgan.steps import LossWeights, Network, gan_step, pretrain_step
+from srgan.steps import LossWeights, Network, adam, gan_step, pretrain_step
 from srgan.tensorboard_log import require_tensorboard
 
 
@@ -56,13 +56,7 @@ def prepare_network(
     if config.runtime.compile:
         trained = torch.compile(trained)
         frozen = torch.compile(bare) if runtime.distributed else trained
-    # Fused Adam runs the whole update in a few CUDA kernels. On the CPU its sums round
-    # differently; the multi-tensor ("foreach") update gives the same bits as the default
-    # per-parameter loop, a little faster.
-    fused = runtime.device.type == "cuda"
-    optimizer = torch.optim.Adam(
-        bare.parameters(), lr=0.0, betas=betas, fused=fused, foreach=None if fused else True
-    )
+    optimizer = adam(bare.parameters(), fused=runtime.device.type == "cuda", betas=betas)
     return Network(trained, frozen, bare, optimizer, runtime.grad_scaler())
 
 

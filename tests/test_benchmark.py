@@ -6,6 +6,7 @@ import json
 import runpy
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -130,12 +131,19 @@ def test_gan_variants_on_a_cpu_are_the_baseline_and_the_fastest() -> None:
     assert gan_variants(variants, rates, torch.device("cuda")) == variants
 
 
+def tiny_benchmark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bf16_native: bool) -> dict:
+    """`run_benchmark` on the tiny workload, one timed call of each, bf16 native or not."""
+    monkeypatch.setattr(hardware, "bf16_native", lambda device: bf16_native)
+    paths = write_images(tmp_path, 2)
+    return run_benchmark(
+        CPU, paths, workload=TINY, seconds=0, checkpoint_parent=tmp_path, log=lambda line: None
+    )
+
+
 def test_non_native_precision_is_listed_but_not_timed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hardware, "bf16_native", lambda device: False)
-    paths = write_images(tmp_path, 2)
-    results = run_benchmark(CPU, paths, workload=TINY, seconds=0, log=lambda line: None)
+    results = tiny_benchmark(tmp_path, monkeypatch, bf16_native=False)
     assert results["precisions"] == {"timed": ["fp32"], "not_native": ["bf16"]}
     assert [row["precision"] for row in results["ceiling"]] == ["fp32"]
     assert {row["precision"] for row in results["training"]} == {"fp32"}
@@ -148,9 +156,7 @@ def test_non_native_precision_is_listed_but_not_timed(
 def test_native_bf16_is_timed_with_flops_and_ceiling(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hardware, "bf16_native", lambda device: True)
-    paths = write_images(tmp_path, 2)
-    results = run_benchmark(CPU, paths, workload=TINY, seconds=0, log=lambda line: None)
+    results = tiny_benchmark(tmp_path, monkeypatch, bf16_native=True)
     assert results["precisions"] == {"timed": ["fp32", "bf16"], "not_native": []}
     assert [row["precision"] for row in results["ceiling"]] == ["fp32", "bf16"]
     pretrain = [row for row in results["training"] if row["step"] == "pretrain"]
@@ -224,6 +230,7 @@ def run_script_in_process(
 ) -> int | None:
     """Run scripts/<script> as __main__ in this process (no torch import to wait for)."""
     monkeypatch.setattr(sys, "argv", [script, *arguments])
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # run_main sets it
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(ROOT / "scripts" / script), run_name="__main__")
     return exit_info.value.code

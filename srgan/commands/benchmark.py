@@ -10,14 +10,15 @@ README. srgan/tools/benchmark.py and the modules it names describe what each num
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
+from srgan.commands.common import run_main
 from srgan.data import check_images
 from srgan.images import find_images
+from srgan.runtime import use_fast_cuda_kernels
 from srgan.tools.benchmark import (
     DEFAULT_SECONDS,
     markdown_table,
@@ -75,6 +76,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--batch-size", type=int, default=16, help="training batch size")
     parser.add_argument("--crop-size", type=int, default=96, help="HR crop size in pixels")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     parser.add_argument(
         "--checkpoint-dir",
         type=Path,
@@ -85,21 +87,20 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def argument_error(args: argparse.Namespace) -> str | None:
-    """What is wrong with the arguments, in one line, or None."""
+def check_arguments(args: argparse.Namespace) -> None:
+    """Raises ValueError saying, in one line, what is wrong with the arguments."""
     if args.device == "cuda" and not torch.cuda.is_available():
-        return "--device cuda was asked for, but CUDA is not available here"
+        raise ValueError("--device cuda was asked for, but CUDA is not available here")
     for flag in ("images", "threads", "batch_size", "crop_size"):
         value = getattr(args, flag)
         if value is not None and value < 1:
-            return f"--{flag.replace('_', '-')} must be >= 1, got {value}"
+            raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
     if args.seconds is not None and args.seconds < 0:
-        return f"--seconds must be >= 0, got {args.seconds}"
+        raise ValueError(f"--seconds must be >= 0, got {args.seconds}")
     if args.crop_size % 16:
-        return f"--crop-size must be a multiple of 16, got {args.crop_size}"
+        raise ValueError(f"--crop-size must be a multiple of 16, got {args.crop_size}")
     if not args.checkpoint_dir.is_dir():
-        return f"--checkpoint-dir {args.checkpoint_dir}: no such folder"
-    return None
+        raise ValueError(f"--checkpoint-dir {args.checkpoint_dir}: no such folder")
 
 
 def image_paths(args: argparse.Namespace, temporary_folder: Path) -> list[Path]:
@@ -114,29 +115,17 @@ def image_paths(args: argparse.Namespace, temporary_folder: Path) -> list[Path]:
     return paths
 
 
-def main() -> int:
-    args = parse_args()
-    error = argument_error(args)
-    if error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+def benchmark(args: argparse.Namespace) -> int:
+    check_arguments(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda":
-        # What setup_runtime turns on for training.
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        use_fast_cuda_kernels()  # as training runs
     with tempfile.TemporaryDirectory(prefix="srgan_benchmark_") as temporary_folder:
-        try:
-            paths = image_paths(args, Path(temporary_folder))
-        except FileNotFoundError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
         results = run_benchmark(
             device,
-            paths,
+            image_paths(args, Path(temporary_folder)),
             workload=Workload(batch_size=args.batch_size, crop_size=args.crop_size),
             seconds=args.seconds,
             compile=args.compile,
@@ -150,5 +139,9 @@ def main() -> int:
     return 0
 
 
+def main() -> None:
+    run_main(benchmark, parse_args())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -38,7 +38,7 @@ from srgan.config import Config
 from srgan.discriminator import Discriminator
 from srgan.generator import Generator
 from srgan.runtime import Runtime
-from srgan.steps import Network
+from srgan.steps import Network, adam
 from srgan.tools.hardware import (
     Timing,
     machine_info,
@@ -95,11 +95,11 @@ def gan_variants(
 
 def adam_network(module: torch.nn.Module, runtime: Runtime) -> Network:
     """`module` with an Adam whose state is filled in, as after the first training step."""
-    optimizer = torch.optim.Adam(module.parameters(), foreach=True)
+    optimizer = adam(module.parameters(), fused=False)
     for parameter in module.parameters():
         parameter.grad = torch.zeros_like(parameter)
     optimizer.step()
-    return Network(module, module, module, optimizer, runtime.grad_scaler())
+    return Network.plain(module, optimizer, runtime.grad_scaler())
 
 
 def measure_checkpoint_writes(
@@ -108,21 +108,23 @@ def measure_checkpoint_writes(
     """Seconds and size of one resumable checkpoint per stage, written to `folder`."""
     runtime = Runtime(device, None, channels_last=False)
     torch.manual_seed(0)
-    generator = Generator.from_spec(workload.generator).to(device)
-    discriminator = Discriminator(
-        crop_size=workload.crop_size, num_channels=workload.discriminator_channels
-    ).to(device)
+    generator = adam_network(Generator.from_spec(workload.generator).to(device), runtime)
+    discriminator = adam_network(
+        Discriminator(
+            crop_size=workload.crop_size, num_channels=workload.discriminator_channels
+        ).to(device),
+        runtime,
+    )
     stages = {
-        "pretrain": ("srresnet", {"generator": adam_network(generator, runtime)}),
-        "gan": ("srgan", {"discriminator": adam_network(discriminator, runtime)}),
+        "pretrain": ("srresnet", {"generator": generator}),
+        "gan": ("srgan", {"generator": generator, "discriminator": discriminator}),
     }
-    networks, rows = {}, []
-    for stage, (kind, added) in stages.items():
-        networks |= added
+    rows = []
+    for stage, (kind, networks) in stages.items():
         checkpointer = Checkpointer(
             stage_name=stage,
             kind=kind,
-            networks=dict(networks),
+            networks=networks,
             extra_state={},
             config=Config(),
             folder=folder,

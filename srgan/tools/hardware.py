@@ -31,9 +31,10 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from srgan.runtime import bf16_native
+from srgan.runtime import AMP_DTYPES, bf16_native
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+# The precisions timed where native; fp16 needs a GPU and a loss scaler, and is left to training.
+PRECISIONS = {name: AMP_DTYPES[name] for name in ("fp32", "bf16")}
 # Square matmul side: large enough to reach the ceiling, small enough for a few calls a second.
 MATMUL_SIZE = {"cpu": 2048, "cuda": 8192}
 # x86 SIMD families that decide how fast fp32 and bf16 run (the JSON keeps these flags).

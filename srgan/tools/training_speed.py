@@ -9,9 +9,9 @@ Steps (`measure_steps`): the package's `pretrain_step`, and `gan_step` (plus the
 and the content loss), on the `Workload`, by default the paper's size: 16-block SRResNet,
 batch 16, 96 px HR crops, VGG54 content loss.
 
-Variants (`training_variants`): a ladder from the baseline, fp32 NCHW with torch's default
-Adam, where each rung changes one thing: bf16 where native, then channels_last, then fused
-Adam (the training loop's choice on CUDA), then torch.compile if asked for.
+Variants (`training_variants`): a ladder from the baseline, fp32 NCHW with the multi-tensor
+Adam that training runs on a CPU, where each rung changes one thing: bf16 where native, then
+channels_last, then fused Adam (training's choice on CUDA), then torch.compile if asked for.
 
 FLOPs: counted with `count_flops` once per step kind during the baseline's first (warm-up)
 call, so only for the gradients the step really computes (no input gradient for the first
@@ -39,7 +39,7 @@ from srgan.generator import Generator, GeneratorSpec
 from srgan.images import read_image
 from srgan.losses import ContentLoss
 from srgan.runtime import Runtime
-from srgan.steps import LossWeights, Network, gan_step, pretrain_step
+from srgan.steps import LossWeights, Network, adam, gan_step, pretrain_step
 from srgan.tools.hardware import PRECISIONS, Rate, Timing, count_flops, cpu_cores, measure_rate
 
 PIPELINE_BATCHES = 20  # batches per timed call of the in-RAM pipeline
@@ -137,11 +137,9 @@ def pipeline_pairs(
     crops: TrainCrops, runtime: Runtime, batch_size: int, scale: int, batches: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the training loop's input path for `batches` steps; returns the last (LR, HR) batch."""
-    steps_per_epoch = crops.steps_per_epoch(batch_size)
-    positions = [(s // steps_per_epoch, s % steps_per_epoch, s) for s in range(batches)]
     stream = batch_stream(
         crops,
-        positions,
+        range(batches),
         seed=0,
         stage=0,
         batch_size=batch_size,
@@ -217,11 +215,7 @@ def training_call(
     def network(bare: torch.nn.Module) -> Network:
         bare = bare.to(device, memory_format=memory_format)
         module = torch.compile(bare) if variant.compile else bare
-        # Not fused: the multi-tensor ("foreach") update, as srgan/stages.py runs it on a CPU.
-        fused = variant.fused_adam
-        optimizer = torch.optim.Adam(
-            bare.parameters(), lr=1e-5, fused=fused or None, foreach=None if fused else True
-        )
+        optimizer = adam(bare.parameters(), fused=variant.fused_adam, lr=1e-5)
         return Network(module, module, bare, optimizer, runtime.grad_scaler())
 
     torch.manual_seed(0)
