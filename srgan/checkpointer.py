@@ -18,7 +18,7 @@ from srgan.checkpoint import (
     non_finite_weight,
     save_checkpoint,
 )
-from srgan.config import Config, config_to_dict
+from srgan.config import Config, config_to_dict, upgrade_keys
 from srgan.metrics_log import MetricsLog, NonFiniteLossError
 from srgan.run_folder import (
     RunFolderError,
@@ -43,6 +43,8 @@ BOOKKEEPING_KEYS = (
     "data.valid_dir",
     "data.valid_max_size",
 )
+# Config keys a resume may not change: the run would become another experiment midway.
+FIXED_KEYS = ("gan.content_loss",)
 
 
 class Checkpointer:
@@ -195,11 +197,14 @@ class Checkpointer:
             raise CheckpointError(self.refused(path, state, error)) from None
         self.last_saved, self.last_saved_step = path, state["step"]
         self.best_psnr = state["best_psnr_y"]
-        self.changes = [
-            change
-            for change in config_changes(state["config"], self.config)
-            if change.split(":")[0] not in BOOKKEEPING_KEYS
-        ]
+        changes = config_changes(upgrade_keys(state["config"]), self.config)
+        fixed = [change for change in changes if change.split(":")[0] in FIXED_KEYS]
+        if fixed:
+            raise CheckpointError(
+                f"{path} was trained with other settings that a resume cannot change "
+                f"({'; '.join(fixed)}): start a new run (another name, or --fresh)"
+            )
+        self.changes = [c for c in changes if c.split(":")[0] not in BOOKKEEPING_KEYS]
         return state["step"]
 
     def refused(self, path: Path, state: dict, error: Exception) -> str:
@@ -207,7 +212,7 @@ class Checkpointer:
         reason = str(error).strip().splitlines()[0]
         if not isinstance(error, CheckpointError):  # e.g. another crop size or width
             reason = f"{path} does not fit this run's networks ({reason})"
-        changes = config_changes(state.get("config", {}), self.config)
+        changes = config_changes(upgrade_keys(state.get("config", {})), self.config)
         keys = [change for change in changes if not change.startswith("name:")]
         if keys:
             reason += f"; config keys that differ from the checkpoint's: {'; '.join(keys)}"

@@ -59,19 +59,23 @@ class PretrainConfig:
 
 
 @dataclass(frozen=True)
-class GanStage:
+class LrPhase:
+    """A stretch of GAN training at one learning rate (the paper: 10^5 steps at 1e-4, then 1e-5)."""
+
     epochs: int
     lr: float
 
 
 @dataclass(frozen=True)
 class GanConfig:
-    stages: tuple[GanStage, ...] = (GanStage(epochs=50, lr=1e-4), GanStage(epochs=50, lr=1e-5))
+    lr_phases: tuple[LrPhase, ...] = (LrPhase(epochs=50, lr=1e-4), LrPhase(epochs=50, lr=1e-5))
     batch_size: int = 16
     betas: tuple[float, float] = (0.9, 0.999)
     # "auto": the best SRResNet checkpoint of this run's pretraining; or a path to a checkpoint.
     pretrained_generator: str = "auto"
-    content_layer: Literal["vgg22", "vgg54"] = "vgg54"
+    # The paper's content losses (Section 3.4): "vgg54" (SRGAN), "vgg22", or "mse" (SRGAN-MSE:
+    # the pixel MSE, so no VGG is built, loaded or downloaded).
+    content_loss: Literal["vgg54", "vgg22", "mse"] = "vgg54"
     # "imagenet", "random" (smoke tests only), "auto" (imagenet if available, else random),
     # or a path to a VGG19 state dict.
     vgg_weights: str = "imagenet"
@@ -111,6 +115,26 @@ class Config:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     gan: GanConfig = field(default_factory=GanConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+
+# Keys that were renamed: older configs and checkpoints still use the old name, read as the new.
+RENAMED_KEYS = {
+    ("gan", "stages"): "lr_phases",
+    ("gan", "content_layer"): "content_loss",
+}
+
+
+def upgrade_keys(values: dict) -> dict:
+    """A copy of a config dict (JSON, or one stored in a checkpoint) with renamed keys moved to
+    their current names; naming both the old and the new key is an error."""
+    values = json.loads(json.dumps(values))
+    for (section, old), new in RENAMED_KEYS.items():
+        part = values.get(section)
+        if isinstance(part, dict) and old in part:
+            if new in part:
+                raise ConfigError(f"{section}.{old}: is the old name of {section}.{new}; use one")
+            part[new] = part.pop(old)
+    return values
 
 
 def _convert(value: Any, annotation: Any, key: str) -> Any:
@@ -170,7 +194,7 @@ def _build(cls: type, values: dict, prefix: str) -> Any:
         )
     try:
         return cls(**kwargs)
-    except TypeError as error:  # a required field (GanStage) is missing
+    except TypeError as error:  # a required field (LrPhase) is missing
         raise ConfigError(f"{prefix}: {error}") from None
 
 
@@ -203,10 +227,10 @@ def _validate(config: Config, check_paths: bool) -> None:
     require(config.pretrain.epochs >= 0, "pretrain.epochs", "must be >= 0")
     require(config.pretrain.lr > 0, "pretrain.lr", f"must be positive, got {config.pretrain.lr}")
     require(0 < config.pretrain.final_lr_ratio <= 1, "pretrain.final_lr_ratio", "must be in (0, 1]")
-    require(len(config.gan.stages) >= 1, "gan.stages", "needs at least one stage")
-    for i, stage in enumerate(config.gan.stages):
-        require(stage.epochs >= 0, f"gan.stages[{i}].epochs", "must be >= 0")
-        require(stage.lr > 0, f"gan.stages[{i}].lr", f"must be positive, got {stage.lr}")
+    require(len(config.gan.lr_phases) >= 1, "gan.lr_phases", "needs at least one phase")
+    for i, phase in enumerate(config.gan.lr_phases):
+        require(phase.epochs >= 0, f"gan.lr_phases[{i}].epochs", "must be >= 0")
+        require(phase.lr > 0, f"gan.lr_phases[{i}].lr", f"must be positive, got {phase.lr}")
     for name in ("content_scale", "content_weight", "pixel_weight", "adversarial_weight"):
         require(getattr(config.gan, name) >= 0, f"gan.{name}", "must be >= 0")
     runtime = config.runtime
@@ -257,8 +281,11 @@ def load_config(
             ) from None
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: the top level must be a JSON object")
+    values = upgrade_keys(values)
     for override in overrides:
         keys, value = parse_override(override)
+        if len(keys) >= 2 and tuple(keys[:2]) in RENAMED_KEYS:
+            keys[1] = RENAMED_KEYS[tuple(keys[:2])]
         target = values
         for key in keys[:-1]:
             target = target.setdefault(key, {})

@@ -141,6 +141,15 @@ class ContentLoss(nn.Module):
         return F.mse_loss(self.extract(sr_image), target)
 
 
+class PixelContentLoss(nn.Module):
+    """SRGAN-MSE's content loss: the pixel-wise MSE (paper Eq. 4), which needs no VGG."""
+
+    weights_used = "none"  # recorded in checkpoints like ContentLoss.weights_used
+
+    def forward(self, sr_image: torch.Tensor, hr_image: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(sr_image.float(), hr_image.float())
+
+
 def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """-log D(G(x)) (paper Eq. 6): BCE-with-logits against 1, the non-saturating GAN loss."""
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))

@@ -28,7 +28,7 @@ from srgan.evaluation import EvalImage
 from srgan.generator import Generator
 from srgan.inference import read_weights
 from srgan.loop import RunPaths, Stage, run_stage
-from srgan.losses import ContentLoss
+from srgan.losses import ContentLoss, PixelContentLoss
 from srgan.run_folder import resume_target
 from srgan.runtime import Runtime
 from srgan.sample_data import write_sample_data
@@ -176,13 +176,16 @@ def generator_to_train(
     return generator_from_checkpoint(checkpoint, source).train(), str(source)
 
 
-def build_content_loss(config: Config, runtime: Runtime) -> ContentLoss:
-    """The VGG19 content loss on the device; its weight warnings go to the main process's log."""
+def build_content_loss(config: Config, runtime: Runtime) -> ContentLoss | PixelContentLoss:
+    """gan.content_loss on the device: the VGG19 feature loss (its weight warnings go to the
+    main process's log), or for "mse" the pixel MSE, with no VGG at all."""
     settings = config.gan
+    if settings.content_loss == "mse":
+        return PixelContentLoss()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         content_loss = ContentLoss(
-            layer=settings.content_layer,
+            layer=settings.content_loss,
             weights=settings.vgg_weights,
             feature_scale=settings.content_scale,
         )
@@ -214,9 +217,9 @@ def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options)
     content_loss = build_content_loss(config, runtime)
     steps_per_epoch = crops.steps_per_epoch(settings.batch_size)
     boundaries, end_step = [], 0
-    for stage_settings in settings.stages:
-        end_step += stage_settings.epochs * steps_per_epoch
-        boundaries.append((end_step, stage_settings.lr))
+    for phase in settings.lr_phases:
+        end_step += phase.epochs * steps_per_epoch
+        boundaries.append((end_step, phase.lr))
     weights = LossWeights(
         content=settings.content_weight,
         pixel=settings.pixel_weight,
@@ -227,7 +230,7 @@ def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options)
         kind="srgan",
         stage_id=1,
         batch_size=settings.batch_size,
-        epochs=sum(s.epochs for s in settings.stages),
+        epochs=sum(phase.epochs for phase in settings.lr_phases),
         validate_every=settings.validate_every,
         lr_at=partial(gan_lr, boundaries),
         networks={"generator": generator, "discriminator": discriminator},

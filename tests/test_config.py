@@ -13,7 +13,7 @@ from conftest import TINY_MAX_STEPS, PretrainedRun, TinyDataset, describe, run_s
 from srgan.config import (
     Config,
     ConfigError,
-    GanStage,
+    LrPhase,
     config_to_dict,
     load_config,
     save_config,
@@ -84,7 +84,7 @@ def tiny_config(tiny_overrides: list[str], *extra: str) -> Config:
         ("pretrain.lr=Infinity", "pretrain.lr: must be a finite number, got inf"),
         ("data.gaussian_sigma=NaN", "data.gaussian_sigma: must be a finite number, got nan"),
         ("gan.adversarial_weight=Infinity", "gan.adversarial_weight: must be a finite number"),
-        ('gan.stages=[{"epochs": 1, "lr": Infinity}]', "gan.stages[0].lr: must be a finite"),
+        ('gan.lr_phases=[{"epochs": 1, "lr": Infinity}]', "gan.lr_phases[0].lr: must be a finite"),
         ("seed=-1", "seed: must be in [0, 2^32), got -1"),
         ("seed=18446744073709551616", "seed: 18446744073709551616 is out of range"),
         ("seed=4294967296", "seed: must be in [0, 2^32)"),
@@ -153,36 +153,61 @@ def test_betas_parse_to_a_tuple(tiny_overrides: list[str]) -> None:
     assert config.gan.betas == (0.5, 0.9)
 
 
-def test_gan_stages_parse(tiny_overrides: list[str]) -> None:
+def test_gan_lr_phases_parse(tiny_overrides: list[str]) -> None:
     config = tiny_config(
-        tiny_overrides, 'gan.stages=[{"epochs": 3, "lr": 2e-4}, {"epochs": 1, "lr": 1}]'
+        tiny_overrides, 'gan.lr_phases=[{"epochs": 3, "lr": 2e-4}, {"epochs": 1, "lr": 1}]'
     )
-    assert config.gan.stages == (GanStage(epochs=3, lr=2e-4), GanStage(epochs=1, lr=1.0))
-    assert isinstance(config.gan.stages[1].lr, float)
+    assert config.gan.lr_phases == (LrPhase(epochs=3, lr=2e-4), LrPhase(epochs=1, lr=1.0))
+    assert isinstance(config.gan.lr_phases[1].lr, float)
 
 
 @pytest.mark.parametrize(
-    ("stages", "message"),
+    ("phases", "message"),
     [
-        ("[]", "gan.stages: needs at least one stage"),
-        ('[{"epochs": 3}]', "gan.stages[0]:"),
-        ('[{"epochs": 3, "lr": 1e-4, "decay": 2}]', "gan.stages[0].decay: unknown key"),
-        ('[{"epochs": 3, "lr": 1e-4}, {"epochs": 1, "lr": -1}]', "gan.stages[1].lr: must be"),
-        ('[{"epochs": -1, "lr": 1e-4}]', "gan.stages[0].epochs: must be >= 0"),
-        ('{"epochs": 3, "lr": 1e-4}', "gan.stages: expected a list"),
+        ("[]", "gan.lr_phases: needs at least one phase"),
+        ('[{"epochs": 3}]', "gan.lr_phases[0]:"),
+        ('[{"epochs": 3, "lr": 1e-4, "decay": 2}]', "gan.lr_phases[0].decay: unknown key"),
+        ('[{"epochs": 3, "lr": 1e-4}, {"epochs": 1, "lr": -1}]', "gan.lr_phases[1].lr: must be"),
+        ('[{"epochs": -1, "lr": 1e-4}]', "gan.lr_phases[0].epochs: must be >= 0"),
+        ('{"epochs": 3, "lr": 1e-4}', "gan.lr_phases: expected a list"),
     ],
 )
-def test_gan_stage_errors_name_the_stage(
-    tiny_overrides: list[str], stages: str, message: str
+def test_gan_phase_errors_name_the_phase(
+    tiny_overrides: list[str], phases: str, message: str
 ) -> None:
     with pytest.raises(ConfigError) as error:
-        tiny_config(tiny_overrides, f"gan.stages={stages}")
+        tiny_config(tiny_overrides, f"gan.lr_phases={phases}")
     assert message in str(error.value)
 
 
 def test_missing_lr_names_the_field(tiny_overrides: list[str]) -> None:
-    with pytest.raises(ConfigError, match=r"gan\.stages\[0\]: .*'lr'"):
-        tiny_config(tiny_overrides, 'gan.stages=[{"epochs": 3}]')
+    with pytest.raises(ConfigError, match=r"gan\.lr_phases\[0\]: .*'lr'"):
+        tiny_config(tiny_overrides, 'gan.lr_phases=[{"epochs": 3}]')
+
+
+def test_renamed_keys_still_read(tmp_path: Path) -> None:
+    """Configs written before the renames (gan.stages, gan.content_layer) keep working, in
+    files and in --set; naming a key twice, old and new, is refused."""
+    path = tmp_path / "old.json"
+    path.write_text('{"gan": {"stages": [{"epochs": 2, "lr": 5e-5}], "content_layer": "vgg22"}}')
+    config = load_config(path, check_paths=False)
+    assert config.gan.lr_phases == (LrPhase(epochs=2, lr=5e-5),)
+    assert config.gan.content_loss == "vgg22"
+    config = load_config(path, ["gan.content_layer=vgg54"], check_paths=False)
+    assert config.gan.content_loss == "vgg54"
+    path.write_text('{"gan": {"content_layer": "vgg22", "content_loss": "mse"}}')
+    with pytest.raises(ConfigError, match="gan.content_layer: is the old name of gan.content_loss"):
+        load_config(path, check_paths=False)
+
+
+@pytest.mark.parametrize("value", ["vgg54", "vgg22", "mse"])
+def test_content_loss_choices(tiny_overrides: list[str], value: str) -> None:
+    assert tiny_config(tiny_overrides, f"gan.content_loss={value}").gan.content_loss == value
+
+
+def test_unknown_content_loss_is_refused(tiny_overrides: list[str]) -> None:
+    with pytest.raises(ConfigError, match='gan.content_loss: must be one of "vgg54", "vgg22", "mse"'):
+        tiny_config(tiny_overrides, "gan.content_loss=vgg33")
 
 
 def test_file_values_and_overrides_combine(tmp_path: Path) -> None:
@@ -195,7 +220,7 @@ def test_file_values_and_overrides_combine(tmp_path: Path) -> None:
 
 def test_save_and_load_round_trip(tmp_path: Path, tiny_overrides: list[str]) -> None:
     config = tiny_config(
-        tiny_overrides, 'gan.stages=[{"epochs": 2, "lr": 3e-4}, {"epochs": 1, "lr": 3e-5}]'
+        tiny_overrides, 'gan.lr_phases=[{"epochs": 2, "lr": 3e-4}, {"epochs": 1, "lr": 3e-5}]'
     )
     path = tmp_path / "saved.json"
     save_config(config, path)
