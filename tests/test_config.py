@@ -206,7 +206,8 @@ def test_content_loss_choices(tiny_overrides: list[str], value: str) -> None:
 
 
 def test_unknown_content_loss_is_refused(tiny_overrides: list[str]) -> None:
-    with pytest.raises(ConfigError, match='gan.content_loss: must be one of "vgg54", "vgg22", "mse"'):
+    message = 'gan.content_loss: must be one of "vgg54", "vgg22", "mse"'
+    with pytest.raises(ConfigError, match=message):
         tiny_config(tiny_overrides, "gan.content_loss=vgg33")
 
 
