@@ -38,7 +38,7 @@ start=$(date +%s)
 checkpoints="checkpoints/$name"
 "$PYTHON_BIN" scripts/evaluate.py \
     --checkpoint "$checkpoints/srresnet_x${scale}_${name}_best.pt" "$checkpoints/srgan_x${scale}_${name}_final.pt" \
-    --data "$valid_dir" --out "results/$name"
+    --data "$valid_dir" --out "results/$name" --overwrite
 echo
 echo "done in $(( $(date +%s) - start )) s"
 echo "  checkpoints: $checkpoints/"

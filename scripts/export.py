@@ -1,4 +1,4 @@
-"""Export a trained generator to ONNX, TorchScript or safetensors.
+"""Export a trained generator to ONNX, a torch.export program (.pt2) or safetensors.
 
 Same as the `srgan-export` command of the installed package; `--help` lists the options.
 """

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from srgan.files import UnsafeFileError, atomic_write, load_state_file
-from srgan.generator import Generator, GeneratorSpec
+from srgan.generator import Generator, GeneratorSpec, spec_mismatch
 
 FORMAT = "srgan-checkpoint"
 VERSION = 1
@@ -77,8 +77,17 @@ def checkpoint_spec(state: dict, path: Path | str) -> GeneratorSpec:
 
 
 def generator_from_checkpoint(state: dict, source: Path | str = "checkpoint") -> Generator:
-    """Build the generator a checkpoint (or export) describes and load its weights, eval mode."""
-    generator = Generator.from_spec(checkpoint_spec(state, source))
+    """Build the generator a checkpoint (or export) describes and load its weights, eval mode.
+
+    The declared spec is checked against the tensors first: a file is not trusted to say how
+    much memory to allocate."""
+    spec = checkpoint_spec(state, source)
+    mismatch = spec_mismatch(spec, state.get("generator"))
+    if mismatch is not None:
+        raise CheckpointError(
+            f"{source} does not hold the generator it declares ({spec.describe()}): {mismatch}"
+        )
+    generator = Generator.from_spec(spec)
     try:
         generator.load_state_dict(state["generator"])
     except (KeyError, RuntimeError) as error:

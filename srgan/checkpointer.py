@@ -23,9 +23,11 @@ from srgan.metrics_log import MetricsLog, NonFiniteLossError
 from srgan.run_folder import (
     RunFolderError,
     archive_folder,
+    archive_stage_records,
     load_resume_checkpoint,
     move_aside,
     prune_checkpoints,
+    stage_records,
     stored_checkpoints,
 )
 from srgan.steps import Network
@@ -57,6 +59,7 @@ class Checkpointer:
         extra_state: dict,
         config: Config,
         folder: Path,
+        log_dir: Path,
         steps_per_epoch: int,
         is_main: bool,
     ) -> None:
@@ -71,6 +74,7 @@ class Checkpointer:
         self.scale, self.run_name = config.model.scale, config.name
         self.keep = config.runtime.keep_checkpoints
         self.folder, self.prefix = folder, checkpoint_prefix(kind, config.model.scale, config.name)
+        self.log_dir = log_dir
         self.steps_per_epoch, self.is_main = steps_per_epoch, is_main
         self.best_psnr = -float("inf")
         self.last_saved: Path | None = None  # the newest periodic checkpoint
@@ -104,6 +108,10 @@ class Checkpointer:
             state["scalers"] = {n: net.scaler.state_dict() for n, net in self.networks.items()}
         return state
 
+    def path(self, tag: str) -> Path:
+        """This stage's checkpoint `tag` ("final", "best", "step00000100")."""
+        return self.folder / checkpoint_name(self.kind, self.scale, self.run_name, tag)
+
     def save(self, tag: str, step: int, metrics: dict, full: bool = True) -> Path | None:
         """Write `<prefix>_<tag>.pt` (main process only); refuses non-finite weights."""
         if not self.is_main:
@@ -115,7 +123,7 @@ class Checkpointer:
                 f"{self.stage_name} step {step}: {bad_weight} is not finite (mean losses of "
                 f"the last steps: {terms}); {self.last_good()}"
             )
-        path = self.folder / checkpoint_name(self.kind, self.scale, self.run_name, tag)
+        path = self.path(tag)
         save_checkpoint(self.state(step, metrics, full), path)
         if full:
             self.last_saved, self.last_saved_step = path, step
@@ -171,13 +179,20 @@ class Checkpointer:
         )
 
     def archive(self, paths: list[Path], log: MetricsLog, keep_metrics: bool = False) -> None:
-        """Move `paths` (and, unless `keep_metrics`, this stage's metrics rows) aside."""
-        if not self.is_main or not (paths or (not keep_metrics and log.stage_rows())):
+        """Move `paths` aside; unless `keep_metrics`, also this stage's metrics rows, sample
+        strips and TensorBoard stream, with a copy of the run's config.json."""
+        if not self.is_main:
+            return
+        records = not keep_metrics and (
+            log.stage_rows() or stage_records(self.log_dir, self.stage_name)
+        )
+        if not (paths or records):
             return
         destination = archive_folder(self.folder)
         move_aside(paths, destination)
         if not keep_metrics:
             log.archive(destination)
+            archive_stage_records(self.log_dir, self.stage_name, destination)
         print(f"moved the earlier run's files to {destination}", flush=True)
 
     def resume(self, resume: str) -> int | None:

@@ -1,23 +1,21 @@
 """One typed config for a whole run: JSON -> nested frozen dataclasses, validated before any work.
 
-Unknown keys, wrong types and impossible values raise `ConfigError` naming the key
-(e.g. `pretrain.lr`); the scripts turn it into a one-line message and exit code 2.
+Unknown keys, wrong types and impossible values (the ranges: `srgan.config_checks`) raise
+`ConfigError` naming the key (e.g. `pretrain.lr`); the scripts turn it into a one-line message
+and exit code 2.
 """
 
 import dataclasses
 import json
 import math
-import re
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
+from srgan.config_checks import ConfigError, validate
+from srgan.files import atomic_write_text
 from srgan.generator import GeneratorSpec
-
-
-class ConfigError(ValueError):
-    """A config value that cannot be used; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +83,10 @@ class GanConfig:
     # Not in the paper: a pixel MSE term that keeps short GAN runs from collapsing (0 = paper).
     pixel_weight: float = 1.0
     adversarial_weight: float = 1e-3
+    # The discriminator's learning rate is the phase's lr times this (the paper: 1, the same
+    # rate for both). Above 1 the discriminator adapts faster than the generator moves, as in
+    # the two time-scale update rule (Heusel et al. 2017).
+    discriminator_lr_factor: float = 1.0
     validate_every: int = 5
 
 
@@ -198,60 +200,6 @@ def _build(cls: type, values: dict, prefix: str) -> Any:
         raise ConfigError(f"{prefix}: {error}") from None
 
 
-def _validate(config: Config, check_paths: bool) -> None:
-    def require(condition: bool, key: str, message: str) -> None:
-        if not condition:
-            raise ConfigError(f"{key}: {message}")
-
-    model, data = config.model, config.data
-    require(model.scale in (2, 4, 8), "model.scale", f"must be 2, 4 or 8, got {model.scale}")
-    require(model.num_blocks >= 1, "model.num_blocks", "must be >= 1")
-    require(model.num_channels >= 1, "model.num_channels", "must be >= 1")
-    require(model.discriminator_channels >= 1, "model.discriminator_channels", "must be >= 1")
-    require(data.crop_size > 0, "data.crop_size", "must be positive")
-    require(
-        data.crop_size % model.scale == 0,
-        "data.crop_size",
-        f"{data.crop_size} is not divisible by model.scale {model.scale}",
-    )
-    require(data.crop_size % 16 == 0, "data.crop_size", "must be a multiple of 16 (discriminator)")
-    require(data.crops_per_image >= 1, "data.crops_per_image", "must be >= 1")
-    require(data.gaussian_sigma > 0, "data.gaussian_sigma", "must be positive")
-    require(data.valid_max_size >= 0, "data.valid_max_size", "must be >= 0")
-    for section in ("pretrain", "gan"):
-        stage = getattr(config, section)
-        require(stage.batch_size >= 1, f"{section}.batch_size", "must be >= 1")
-        require(stage.validate_every >= 1, f"{section}.validate_every", "must be >= 1")
-        for i, beta in enumerate(stage.betas):
-            require(0 <= beta < 1, f"{section}.betas[{i}]", f"must be in [0, 1), got {beta}")
-    require(config.pretrain.epochs >= 0, "pretrain.epochs", "must be >= 0")
-    require(config.pretrain.lr > 0, "pretrain.lr", f"must be positive, got {config.pretrain.lr}")
-    require(0 < config.pretrain.final_lr_ratio <= 1, "pretrain.final_lr_ratio", "must be in (0, 1]")
-    require(len(config.gan.lr_phases) >= 1, "gan.lr_phases", "needs at least one phase")
-    for i, phase in enumerate(config.gan.lr_phases):
-        require(phase.epochs >= 0, f"gan.lr_phases[{i}].epochs", "must be >= 0")
-        require(phase.lr > 0, f"gan.lr_phases[{i}].lr", f"must be positive, got {phase.lr}")
-    for name in ("content_scale", "content_weight", "pixel_weight", "adversarial_weight"):
-        require(getattr(config.gan, name) >= 0, f"gan.{name}", "must be >= 0")
-    runtime = config.runtime
-    require(runtime.log_every >= 1, "runtime.log_every", "must be >= 1")
-    require(runtime.checkpoint_every >= 1, "runtime.checkpoint_every", "must be >= 1")
-    require(runtime.keep_checkpoints >= 1, "runtime.keep_checkpoints", "must be >= 1")
-    require(runtime.keep_samples >= 0, "runtime.keep_samples", "must be >= 0")
-    require(
-        re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", config.name) is not None,
-        "name",
-        f"must be a plain file name (letters, digits, '.', '_', '-'; not starting with '.'), "
-        f"got {json.dumps(config.name)}",
-    )
-    require(0 <= config.seed < 2**32, "seed", f"must be in [0, 2^32), got {config.seed}")
-    if check_paths and not data.sample_data:
-        for key in ("train_dir", "valid_dir"):
-            folder = Path(getattr(data, key))
-            hint = "scripts/download_data.py fetches the known datasets: see data/README.md"
-            require(folder.is_dir(), f"data.{key}", f"folder {folder} does not exist ({hint})")
-
-
 def parse_override(text: str) -> tuple[list[str], Any]:
     """`pretrain.lr=2e-4` -> (["pretrain", "lr"], 2e-4); the value is JSON, or a bare string."""
     if "=" not in text:
@@ -293,7 +241,7 @@ def load_config(
                 raise ConfigError(f"--set {override}: {key} is not a section")
         target[keys[-1]] = value
     config = _build(Config, values, "")
-    _validate(config, check_paths)
+    validate(config, check_paths)
     return config
 
 
@@ -303,5 +251,6 @@ def config_to_dict(config: Config) -> dict:
 
 
 def save_config(config: Config, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
+    """Write the resolved config atomically and durably: a full disk or a kill leaves the
+    previous file whole (`WriteError` names the file), never an empty or partial one."""
+    atomic_write_text(Path(path), json.dumps(config_to_dict(config), indent=2) + "\n", durable=True)

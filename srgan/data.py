@@ -30,9 +30,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from srgan.evaluation import EvalImage, make_eval_image
-from srgan.images import find_images, other_files, read_image
-from srgan.metrics import SSIM_WINDOW
+from srgan.evaluation import EvalImage, make_eval_image, smallest_measurable
+from srgan.images import describe_other_file, find_images, other_files, read_image
 
 
 def check_images(paths: list[Path], min_size: int) -> tuple[list[Path], list[str]]:
@@ -63,7 +62,7 @@ def _warn_skipped(folder: str | Path, skipped: list[str]) -> None:
 def load_images(folder: str | Path, min_size: int, num_threads: int = 4) -> list[np.ndarray]:
     """Decode every usable image of `folder` once; warns once about the files it skips."""
     paths, skipped = check_images(find_images(folder), min_size)
-    skipped += [f"{path.name}: not an image file" for path in other_files(folder)]
+    skipped += [describe_other_file(path) for path in other_files(folder)]
 
     def decode(path: Path) -> np.ndarray | None:
         try:
@@ -218,8 +217,8 @@ def load_validation_images(
     small to measure (SSIM's 11 px window after shaving `scale` px per border) are skipped
     with the unreadable ones, in one warning.
     """
-    min_size = 2 * scale + SSIM_WINDOW
-    images, skipped = [], [f"{path.name}: not an image file" for path in other_files(folder)]
+    min_size = smallest_measurable(scale)
+    images, skipped = [], [describe_other_file(path) for path in other_files(folder)]
     for path in find_images(folder):
         try:
             hr_image = center_crop(read_image(path, keep_gray=True), max_size)

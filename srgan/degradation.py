@@ -21,6 +21,10 @@ import torch.nn.functional as F
 from srgan.imresize import imresize, imresize_torch
 
 DEGRADATIONS = ("bicubic", "gaussian")
+# Blurs a Gaussian degradation can use: below 0.01 px the kernel is a delta already (and below
+# about 1e-162 its variance underflows to 0, which makes it NaN); above 10 px a x8 LR pixel
+# would average over far more than its own footprint.
+MIN_GAUSSIAN_SIGMA, MAX_GAUSSIAN_SIGMA = 0.01, 10.0
 
 
 @lru_cache(maxsize=16)

@@ -5,6 +5,10 @@ bicubic by default) or take a given LR file, upscale it, and measure PSNR/SSIM o
 with `scale` pixels shaved from each border. A grayscale image is fed to the method as three
 equal channels, the output is turned back into gray, and it is scored on its own gray values
 (as MATLAB's protocol does), never on the 16-235 Y of an RGB copy.
+
+Beside them, with the same border crop: NIQE of the SR image (`srgan.niqe`, Mittal et al.
+2013; None for an image under 96 px on a side) and the grid score of SR - HR
+(`srgan.grid_score`). The HR images' own NIQE is the reference row `REFERENCE`.
 """
 
 import warnings
@@ -17,14 +21,17 @@ import torch
 from tqdm import tqdm
 
 from srgan.degradation import degrade_image
+from srgan.grid_score import grid_score
 from srgan.images import IMAGE_SUFFIXES, UnreadableImageError, find_images, read_image
 from srgan.imresize import imresize, modcrop
 from srgan.inference import upscale_tensor
-from srgan.metrics import gray_from_rgb, image_metrics
+from srgan.metrics import SSIM_WINDOW, gray_from_rgb, image_metrics
+from srgan.niqe import image_niqe
 
 UpscaleFn = Callable[[np.ndarray], np.ndarray]  # uint8 LR HxWx3 -> uint8 SR (H*s)x(W*s)x3
 
-METRIC_NAMES = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
+METRIC_NAMES = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "niqe", "grid")
+REFERENCE = "HR"  # the method name of the HR images' own row (NIQE only)
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,8 @@ def make_eval_image(
 
 
 def evaluate_image(upscale_fn: UpscaleFn, image: EvalImage, scale: int) -> tuple[dict, np.ndarray]:
-    """(PSNR/SSIM on Y and RGB, SR image) of one image; SR is 2-D when the HR image is gray."""
+    """(PSNR/SSIM on Y and RGB, NIQE, grid score; SR image) of one image; SR is 2-D when the HR
+    image is gray. NIQE and the grid score are None where they are undefined."""
     lr_image = image.lr_image
     model_input = lr_image if lr_image.ndim == 3 else np.stack([lr_image] * 3, axis=-1)
     sr_image = upscale_fn(model_input)
@@ -106,15 +114,35 @@ def evaluate_image(upscale_fn: UpscaleFn, image: EvalImage, scale: int) -> tuple
         )
     if image.hr_image.ndim == 2:
         sr_image = np.floor(np.clip(gray_from_rgb(sr_image), 0, 255) + 0.5).astype(np.uint8)
-    return image_metrics(sr_image, image.hr_image, crop_border=scale), sr_image
+    metrics = image_metrics(sr_image, image.hr_image, crop_border=scale)
+    metrics["niqe"] = image_niqe(sr_image, crop_border=scale)
+    metrics["grid"] = grid_score(sr_image, image.hr_image, crop_border=scale)
+    return metrics, sr_image
 
 
-def mean_metrics(rows: list[dict]) -> dict[str, float]:
+def reference_row(name: str, hr_image: np.ndarray, scale: int) -> dict:
+    """The HR image's own row: its NIQE with the protocol's border crop, nothing else."""
+    return {"image": name, **dict.fromkeys(METRIC_NAMES), "niqe": image_niqe(hr_image, scale)}
+
+
+def mean_metrics(rows: list[dict]) -> dict[str, float | int | None]:
+    """Each metric's mean over the rows that have it (None where none has), the number of
+    rows (`num_images`) and of rows with a NIQE (`niqe_images`)."""
     if not rows:
         raise ValueError("no image could be evaluated")
-    means = {name: float(np.mean([row[name] for row in rows])) for name in METRIC_NAMES}
+    means = {}
+    for name in METRIC_NAMES:
+        values = [row[name] for row in rows if row[name] is not None]
+        means[name] = float(np.mean(values)) if values else None
     means["num_images"] = len(rows)
+    means["niqe_images"] = sum(row["niqe"] is not None for row in rows)
     return means
+
+
+def smallest_measurable(scale: int) -> int:
+    """The smallest modcropped HR side the protocol can score: SSIM's window after shaving
+    `scale` pixels from each border."""
+    return 2 * scale + SSIM_WINDOW
 
 
 def _read_or_warn(path: Path) -> np.ndarray | None:
@@ -133,13 +161,22 @@ def read_eval_images(
     gaussian_sigma: float = 1.5,
     lr_paths: list[Path] | None = None,
 ) -> Iterator[EvalImage]:
-    """EvalImages of files, LR from `lr_paths` (matched by order) or made; unreadable skipped."""
+    """EvalImages of files, LR from `lr_paths` (matched by order) or made; unreadable images
+    and images too small to measure are skipped, each with a warning naming it."""
     if lr_paths is not None and len(lr_paths) != len(hr_paths):
         raise ValueError(f"{len(lr_paths)} LR files for {len(hr_paths)} HR files")
     for hr_path, lr_path in zip(hr_paths, lr_paths or [None] * len(hr_paths), strict=True):
         hr_image = _read_or_warn(hr_path)
         lr_image = None if lr_path is None else _read_or_warn(lr_path)
         if hr_image is None or (lr_path is not None and lr_image is None):
+            continue
+        height, width = (size // scale * scale for size in hr_image.shape[:2])
+        if min(height, width) < smallest_measurable(scale):
+            warnings.warn(
+                f"skipping {hr_path}: {width}x{height} after the modcrop is smaller than the "
+                f"{smallest_measurable(scale)} px the protocol measures at x{scale}",
+                stacklevel=3,
+            )
             continue
         lr_name = "" if lr_path is None else str(lr_path)
         yield make_eval_image(

@@ -89,6 +89,28 @@ def _write_and_rename(path: Path, write: Callable[[IO[bytes]], None], durable: b
         fsync_directory(path.parent)
 
 
+def check_writable_folder(folder: Path, option: str) -> None:
+    """Before any work: `folder` exists (or is created) and takes a file, so that a command
+    fails at once rather than after its first result. `option` names the flag that gave it.
+
+    ValueError when it names an existing file (the user's mistake, exit 2); WriteError when it
+    cannot be created or written (read-only, full disk, permissions: the environment, exit 1).
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{option} {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
+        try:
+            os.write(handle, b"x")  # a full disk may still create an empty file
+        finally:
+            os.close(handle)
+            os.unlink(probe)
+    except OSError as error:
+        raise WriteError(folder, error) from error
+
+
 def atomic_write_text(path: Path, text: str, durable: bool = False) -> None:
     atomic_write(path, lambda file: file.write(text.encode()), durable)
 

@@ -1,10 +1,18 @@
 """SRResNet generator of SRGAN (Ledig et al., arXiv 1609.04802, Section 2.2 and Figure 4)."""
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
+
+SCALES = (2, 4, 8)
+# Bounds no real generator comes near (the paper: 16 blocks of 64 channels; EDSR, among the
+# largest of its kind: 32 of 256). A config or a file asking for more is a mistake or a hostile
+# file, and building it would exhaust memory long before any other error.
+MAX_BLOCKS = 256
+MAX_CHANNELS = 1024
 
 
 @dataclass(frozen=True)
@@ -31,11 +39,25 @@ class GeneratorSpec:
         if not isinstance(values, dict):
             raise ValueError(f"expected a dict of model hyper-parameters, got {values!r}")
         try:
-            return cls(**{f.name: int(values[f.name]) for f in fields(cls)})
+            spec = cls(**{f.name: int(values[f.name]) for f in fields(cls)})
         except KeyError as error:
             raise ValueError(f"model hyper-parameter {error} is missing") from None
         except (TypeError, ValueError) as error:
             raise ValueError(f"malformed model hyper-parameters {values!r} ({error})") from None
+        problem = spec.problem()
+        if problem is not None:
+            raise ValueError(" ".join(problem))
+        return spec
+
+    def problem(self) -> tuple[str, str] | None:
+        """(field, what is wrong) for a value outside what a generator can be, or None."""
+        if self.scale not in SCALES:
+            return "scale", f"must be 2, 4 or 8, got {self.scale}"
+        if not 1 <= self.num_blocks <= MAX_BLOCKS:
+            return "num_blocks", f"must be 1 to {MAX_BLOCKS}, got {self.num_blocks}"
+        if not 1 <= self.num_channels <= MAX_CHANNELS:
+            return "num_channels", f"must be 1 to {MAX_CHANNELS}, got {self.num_channels}"
+        return None
 
     def describe(self) -> str:
         return f"x{self.scale}, {self.num_blocks} blocks, {self.num_channels} channels"
@@ -106,3 +128,28 @@ class Generator(nn.Module):
         # Long skip from the first PReLU over all residual blocks (Figure 4).
         features = head + self.trunk_end(self.blocks(head))
         return torch.tanh(self.tail(self.upsample(features)))
+
+
+def spec_mismatch(spec: GeneratorSpec, weights: object) -> str | None:
+    """How a state dict contradicts the spec a file declares for it, or None when it fits.
+
+    Compares tensor names and shapes with a generator built on the meta device (no memory), so
+    a file that declares a huge model but holds a small one is refused before anything is
+    allocated: the real build is then no larger than the tensors already read.
+    """
+    if not isinstance(weights, Mapping):
+        return "it holds no generator weights"
+    with torch.device("meta"):
+        expected = Generator.from_spec(spec).state_dict()
+    missing = [name for name in expected if name not in weights]
+    unexpected = [name for name in weights if name not in expected]
+    if missing or unexpected:
+        parts = [f"{len(missing)} tensors missing (e.g. {missing[0]})"] if missing else []
+        parts += [f"{len(unexpected)} unexpected (e.g. {unexpected[0]})"] if unexpected else []
+        return ", ".join(parts)
+    for name, tensor in expected.items():
+        found = weights[name]
+        if not isinstance(found, torch.Tensor) or found.shape != tensor.shape:
+            shape = tuple(found.shape) if isinstance(found, torch.Tensor) else type(found).__name__
+            return f"{name} is {shape}, expected {tuple(tensor.shape)}"
+    return None

@@ -26,23 +26,36 @@ class UnreadableImageError(OSError):
 
 
 def find_images(folder: str | Path) -> list[Path]:
-    """Image files directly inside `folder`, sorted by name."""
+    """Regular image files directly inside `folder` (or links to them), sorted by name.
+
+    Only regular files: opening a FIFO named x.png would block the reader forever.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(
             f"folder {folder} does not exist (scripts/download_data.py fetches the known "
             "datasets: see data/README.md)"
         )
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def other_files(folder: str | Path) -> list[Path]:
-    """Files of `folder` that `find_images` leaves out, except hidden ones (e.g. `.complete`)."""
+    """What `find_images` leaves out of `folder` but a user may have meant as data: files of
+    other types and entries that are not regular files (FIFOs, sockets, devices); hidden ones
+    (e.g. `.complete`) and subfolders are not listed."""
     return sorted(
         p
         for p in Path(folder).iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in IMAGE_SUFFIXES
+        if not p.name.startswith(".")
+        and not p.is_dir()
+        and (p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file())
     )
+
+
+def describe_other_file(path: Path) -> str:
+    """'name: why it is skipped' for an entry of `other_files`."""
+    reason = "not an image file" if path.is_file() else "not a regular file"
+    return f"{path.name}: {reason}"
 
 
 def open_image(path: Path) -> Image.Image:

@@ -18,11 +18,8 @@ from tqdm import tqdm
 
 from srgan.checkpoint import CheckpointError, generator_from_checkpoint, load_checkpoint
 from srgan.generator import Generator, GeneratorSpec
+from srgan.tile_size import available_memory, choose_tile
 
-# LR pixels per tile side. With the receptive-field overlap (40 px for 16 blocks) one fp32 tile
-# of the x4 paper model peaks at about 1.2 GB on CPU, dominated by the 256-channel sub-pixel
-# convolution at 2x size; raise it on a large GPU for speed (less overlap recomputed).
-DEFAULT_TILE = 192
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 SAFETENSORS_FORMAT = "srgan-generator"  # metadata["format"] of our safetensors exports
 
@@ -64,7 +61,7 @@ def read_safetensors(path: Path) -> dict:
     try:
         spec = GeneratorSpec.from_dict(metadata)
     except ValueError as error:
-        raise CheckpointError(f"{path} has incomplete model metadata ({error})") from None
+        raise CheckpointError(f"{path} has unusable model metadata ({error})") from None
     weights = {"model": spec.to_dict(), "generator": state_dict}
     if "degradation" in metadata:
         weights["degradation"] = {"kind": metadata["degradation"]}
@@ -136,22 +133,27 @@ def upscale_into(
     lr_image: torch.Tensor,
     write: TileWriter,
     *,
-    tile: int = DEFAULT_TILE,
+    tile: int | None = None,
     tile_overlap: int | None = None,
     precision: str = "fp32",
     progress: bool = False,
 ) -> None:
     """Upscale (N, 3, H, W) LR in [0, 1] tile by tile, handing each SR tile to `write`.
 
-    `tile` LR pixels per side (0: whole image at once); `tile_overlap` LR pixels of context per
-    side (default: `receptive_radius`, which makes tiling exact). In fp16/bf16 a tile whose
-    output is not finite (fp16 overflow) is redone in fp32 with a warning, so reduced precision
-    never turns an image black (NaN cast to uint8) where fp32 would not.
+    `tile` LR pixels per side (0: whole image at once; None: the whole image where it fits in
+    memory, else the largest tiles that do, see `srgan.tile_size`); `tile_overlap` LR pixels of
+    context per side (default: `receptive_radius`, which makes tiling exact). In fp16/bf16 a
+    tile whose output is not finite (fp16 overflow) is redone in fp32 with a warning, so reduced
+    precision never turns an image black (NaN cast to uint8) where fp32 would not.
     """
     dtype = autocast_dtype(precision, lr_image.device)
     scale = generator.scale
     overlap = receptive_radius(generator) if tile_overlap is None else tile_overlap
     height, width = lr_image.shape[-2:]
+    if tile is None:
+        available = available_memory(lr_image.device)
+        batch = lr_image.shape[0]
+        tile = choose_tile(height, width, generator.spec, overlap, available, batch)
     windows = list(itertools.product(_spans(height, tile, overlap), _spans(width, tile, overlap)))
     redone = 0
     for rows, cols in tqdm(
@@ -182,7 +184,7 @@ def upscale_into(
 def upscale_tensor(
     generator: Generator,
     lr_image: torch.Tensor,
-    tile: int = 0,
+    tile: int | None = 0,
     tile_overlap: int | None = None,
     precision: str = "fp32",
 ) -> torch.Tensor:

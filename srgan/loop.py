@@ -20,12 +20,13 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from srgan.checkpointer import Checkpointer, report_config_changes
-from srgan.config import Config
+from srgan.config import Config, save_config
 from srgan.data import TrainCrops, batch_stream
 from srgan.degradation import degrade_batch
 from srgan.evaluation import EvalImage
-from srgan.files import WriteError
+from srgan.files import WriteError, atomic_write_text
 from srgan.metrics_log import MetricsLog, NonFiniteLossError
+from srgan.run_folder import remove_orphaned_temp_files
 from srgan.runtime import Runtime
 from srgan.signals import Interrupted, SignalGuard, StopNow
 from srgan.steps import Network
@@ -60,6 +61,11 @@ class Stage:
     networks: dict[str, Network]  # "generator" first; all are checkpointed
     step: StepFn  # one optimizer step on (LR in [0, 1], HR in [-1, 1]) -> loss terms
     extra_state: dict = field(default_factory=dict)  # saved as is (e.g. which VGG weights)
+    # Each network's learning rate is lr_at(step) times its factor here (default 1).
+    lr_factors: dict[str, float] = field(default_factory=dict)
+    # {file name: text} written into the log folder with config.json, once the run folder's
+    # checks pass (e.g. a warning that the VGG weights are random).
+    log_files: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,10 +86,12 @@ class Cadence:
         return step % self.checkpoint_every == 0
 
 
-def set_learning_rate(networks: dict[str, Network], learning_rate: float) -> None:
-    for network in networks.values():
+def set_learning_rate(
+    networks: dict[str, Network], learning_rate: float, factors: dict[str, float]
+) -> None:
+    for name, network in networks.items():
         for group in network.optimizer.param_groups:
-            group["lr"] = learning_rate
+            group["lr"] = learning_rate * factors.get(name, 1.0)
 
 
 def run_stage(
@@ -114,10 +122,10 @@ def run_stage(
     )
     checkpointer = stage_checkpointer(stage, config, runtime, paths, steps_per_epoch)
     log = MetricsLog(paths.metrics_file, stage.name, enabled=runtime.is_main)
-    step = checkpointer.start(resume, fresh, log)
-    if resume is not None and checkpointer.last_saved is not None and runtime.is_main:
-        print(f"resumed {stage.name} from {checkpointer.last_saved} at step {step}", flush=True)
-        report_config_changes(checkpointer, log, step)
+    step = begin_stage(stage, checkpointer, log, config, runtime, paths, resume, fresh)
+    if step is None:  # finished earlier: its _final stays as it is
+        step, final = checkpointer.last_saved_step, checkpointer.last_saved
+        return {"step": step, "best_psnr_y": checkpointer.best_psnr, "final": final}
     batches = stage_batches(stage, config, runtime, crops, range(step, cadence.end_step))
     progress = tqdm(
         total=cadence.end_step,
@@ -153,6 +161,46 @@ def run_stage(
     return {"step": step, "best_psnr_y": checkpointer.best_psnr, "final": final}
 
 
+def begin_stage(
+    stage: Stage,
+    checkpointer: Checkpointer,
+    log: MetricsLog,
+    config: Config,
+    runtime: Runtime,
+    paths: RunPaths,
+    resume: str | None,
+    fresh: bool,
+) -> int | None:
+    """The step the stage starts from, with the run folder made consistent with it (see
+    `Checkpointer.start`), or None when the resumed checkpoint is the stage's `_final` at its
+    last step (run_training.sh resumes every stage): a finished stage is not redone.
+
+    Only then are the resolved config.json and the stage's log files written, so a refused
+    start rewrites none of an earlier run's files; each is replaced atomically, so a full disk
+    leaves the previous one whole.
+    """
+    step = checkpointer.start(resume, fresh, log)
+    total_steps = stage.epochs * checkpointer.steps_per_epoch
+    if step >= total_steps and checkpointer.last_saved == checkpointer.path("final"):
+        if runtime.is_main:
+            print(
+                f"{stage.name} already finished at step {step} ({checkpointer.last_saved}): "
+                "nothing to do (--fresh starts it over)",
+                flush=True,
+            )
+        return None
+    if runtime.is_main:
+        for folder in (paths.log_dir, paths.log_dir / "samples"):  # a killed run's leftovers
+            remove_orphaned_temp_files(folder)
+        save_config(config, paths.log_dir / "config.json")
+        for name, text in stage.log_files.items():
+            atomic_write_text(paths.log_dir / name, text)
+        if resume is not None and checkpointer.last_saved is not None:
+            print(f"resumed {stage.name} from {checkpointer.last_saved} at step {step}", flush=True)
+            report_config_changes(checkpointer, log, step)
+    return step
+
+
 def stage_checkpointer(
     stage: Stage, config: Config, runtime: Runtime, paths: RunPaths, steps_per_epoch: int
 ) -> Checkpointer:
@@ -163,6 +211,7 @@ def stage_checkpointer(
         extra_state=stage.extra_state,
         config=config,
         folder=paths.checkpoint_dir,
+        log_dir=paths.log_dir,
         steps_per_epoch=steps_per_epoch,
         is_main=runtime.is_main,
     )
@@ -221,7 +270,7 @@ class Loop:
         for hr_uint8 in batches:
             hr_image = self.runtime.to_device(hr_uint8).float() / 255
             learning_rate = self.stage.lr_at(self.step)
-            set_learning_rate(self.stage.networks, learning_rate)
+            set_learning_rate(self.stage.networks, learning_rate, self.stage.lr_factors)
             self.log.add(self.stage.step(degrade(hr_image), hr_image * 2 - 1))
             self.step += 1
             self.progress.update(1)

@@ -9,6 +9,7 @@ line, with the stage and step. Only the main process writes.
 import json
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -23,16 +24,31 @@ class NonFiniteLossError(RuntimeError):
 
 
 def read_metrics(path: Path) -> list[dict]:
-    """The rows of a metrics file; a line cut short by a kill mid-write is skipped."""
+    """The rows of a metrics file: JSON objects with their stage and step. Any other line (one
+    cut short by a kill mid-write, or valid JSON that is not a row, e.g. after a hand edit) is
+    skipped with a warning: one bad line must not stop every later resume."""
     if not path.is_file():
         return []
     rows = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError:
-            continue
+            row = None
+        if isinstance(row, dict) and isinstance(row.get("stage"), str) and _is_step(row):
+            rows.append(row)
+        elif line.strip():
+            warnings.warn(
+                f"{path} line {number}: not a metrics row (a JSON object with its stage and "
+                "step), skipped",
+                stacklevel=2,
+            )
     return rows
+
+
+def _is_step(row: dict) -> bool:
+    step = row.get("step")
+    return isinstance(step, int) and not isinstance(step, bool)
 
 
 class MetricsLog:
@@ -96,11 +112,15 @@ class MetricsLog:
         return [row for row in read_metrics(self.path) if row.get("stage") == self.stage]
 
     def truncate_after(self, step: int) -> None:
-        """On resume, drop this stage's rows logged after `step` (they will be redone)."""
+        """On resume, drop this stage's rows logged after `step` (they will be redone); the
+        last row left is the one a save at `step` records (e.g. `_final` of a stage whose run
+        was killed between its last periodic checkpoint and `_final`)."""
         if not self.enabled or not self.path.is_file():
             return
         rows = read_metrics(self.path)
         kept = [row for row in rows if row.get("stage") != self.stage or row["step"] <= step]
+        measured = [row for row in kept if row["stage"] == self.stage and "event" not in row]
+        self.last_row = measured[-1] if measured else {}
         text = "".join(json.dumps(row) + "\n" for row in kept)
         if text != self.path.read_text():
             # Replace, not rewrite in place: a kill now must not lose the rows of earlier steps.
@@ -109,8 +129,11 @@ class MetricsLog:
     def archive(self, destination: Path) -> None:
         """Copy the metrics file into `destination`, then drop this stage's rows from it."""
         if self.enabled and self.path.is_file():
-            destination.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(self.path, destination / self.path.name)
+            try:
+                destination.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(self.path, destination / self.path.name)
+            except OSError as error:
+                raise WriteError(destination / self.path.name, error) from error
             self.truncate_after(-1)
 
     def warn_if_all_skipped(self, metrics: dict, steps: int) -> None:

@@ -1,9 +1,11 @@
 """Training curves as a PNG, drawn with PIL so plotting needs no extra dependency.
 
-`plot_curves` stacks up to three panels on one step axis: the loss terms (on a log scale when
+`plot_curves` stacks up to four panels on one step axis: the loss terms (on a log scale when
 they span a decade or more), the discriminator's mean outputs D(real) and D(fake) (GAN stage
-only), and validation PSNR-Y. GAN steps continue after the last pretraining step, and a dashed
-line marks where the GAN stage begins.
+only), validation PSNR-Y, and validation NIQE with the grid score in % (two numbers of similar
+range, one panel: NIQE falls as outputs look more natural, and a rising grid score says how
+much of that is a pixel-shuffle checkerboard). GAN steps continue after the last pretraining
+step, and a dashed line marks where the GAN stage begins.
 """
 
 import math
@@ -106,6 +108,7 @@ def build_panels(rows: list[dict]) -> tuple[list[Panel], int | None]:
     losses = Panel("training losses")
     discriminator = Panel("discriminator outputs (GAN)", value_range=(0.0, 1.0))
     validation = Panel("validation PSNR-Y (dB)")
+    naturalness = Panel("validation NIQE (lower: more natural) and grid score (%)")
     for row in rows:
         stage = row.get("stage", "")
         x = row["step"] + (boundary if boundary is not None and stage == "gan" else 0)
@@ -121,11 +124,15 @@ def build_panels(rows: list[dict]) -> tuple[list[Panel], int | None]:
                 losses.series.setdefault(name, []).append((x, value, stage))
             elif key == "valid/psnr_y":
                 validation.series.setdefault("PSNR-Y", []).append((x, value, stage))
+            elif key == "valid/niqe":
+                naturalness.series.setdefault("NIQE", []).append((x, value, stage))
+            elif key == "valid/grid":
+                naturalness.series.setdefault("grid (%)", []).append((x, 100 * value, stage))
     loss_values = [value for points in losses.series.values() for _, value, _ in points]
     losses.log_scale = uses_log_scale(loss_values)
     if losses.log_scale:
         losses.title += " (log scale)"
-    panels = [panel for panel in (losses, discriminator, validation) if panel.series]
+    panels = [panel for panel in (losses, discriminator, validation, naturalness) if panel.series]
     return panels or [losses], boundary
 
 

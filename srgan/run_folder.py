@@ -9,6 +9,7 @@ moved aside instead of overwritten.
   checkpoints of a branch abandoned by `--resume PATH`) move to `old-<UTC time>/`.
 """
 
+import contextlib
 import fcntl
 import json
 import os
@@ -22,6 +23,7 @@ from pathlib import Path
 import torch
 
 from srgan.checkpoint import CheckpointError, load_checkpoint
+from srgan.files import WriteError
 
 LOCK_NAME = ".lock"
 # A temp file of another process untouched this long belongs to a writer that died.
@@ -40,8 +42,13 @@ class RunLock:
         self._file = None
 
     def __enter__(self) -> "RunLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        file = open(self.path, "a+")  # noqa: SIM115 (held open until __exit__)
+        """Take the lock; a folder that cannot be written (full disk, read-only, not a folder)
+        is a `WriteError` naming the lock file, before the run does anything else."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            file = open(self.path, "a+")  # noqa: SIM115 (held open until __exit__)
+        except OSError as error:
+            raise WriteError(self.path, error) from error
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -51,6 +58,19 @@ class RunLock:
                 f"run folder {self.path.parent} is in use by {holder}; wait for that run to "
                 f"end, stop it, or use another --run-dir"
             ) from None
+        try:
+            self._write_holder(file)
+        except OSError as error:
+            # Closing releases the lock (this run will not start); it flushes the buffered
+            # holder again, which fails again on a full disk, but the file is closed anyway.
+            with contextlib.suppress(OSError):
+                file.close()
+            raise WriteError(self.path, error) from error
+        self._file = file
+        return self
+
+    @staticmethod
+    def _write_holder(file) -> None:
         previous = _describe_holder(file)
         if previous:  # the file still names a holder: that run died without releasing it
             print(f"warning: taking over the lock of {previous}, which is no longer running")
@@ -64,8 +84,6 @@ class RunLock:
         }
         file.write(json.dumps(holder) + "\n")
         file.flush()
-        self._file = file
-        return self
 
     def __exit__(self, *exc_info: object) -> None:
         # Emptied, not deleted: deleting would let a waiting process lock the old inode
@@ -121,13 +139,29 @@ def resumable_checkpoints(folder: Path, prefix: str) -> list[Path]:
 
 def prune_checkpoints(folder: Path, prefix: str, keep: int, just_written: Path) -> None:
     """Keep the `keep` periodic checkpoints of highest step, and always `just_written`;
-    remove this process's leftover temp files and orphaned ones of dead writers."""
-    periodic = [c.path for c in stored_checkpoints(folder, prefix) if c.tag == "step"]
-    for path in periodic[keep:]:
+    remove this process's leftover temp files and orphaned ones of dead writers.
+
+    Damaged checkpoints (no readable step) are moved to old-<time>/ with a warning, never
+    deleted: they are the evidence of what went wrong (a full disk, a bad drive)."""
+    periodic = [c for c in stored_checkpoints(folder, prefix) if c.tag == "step"]
+    damaged = [c.path for c in periodic if c.step < 0 and c.path != just_written]
+    if damaged:
+        destination = archive_folder(folder)
+        move_aside(damaged, destination)
+        names = ", ".join(path.name for path in damaged)
+        print(f"warning: moved damaged checkpoint(s) {names} to {destination}", flush=True)
+    readable = [c.path for c in periodic if c.step >= 0]
+    for path in readable[keep:]:
         if path != just_written:
             path.unlink(missing_ok=True)
+    remove_orphaned_temp_files(folder, f".{prefix}_*.tmp")
+
+
+def remove_orphaned_temp_files(folder: Path, pattern: str = ".*.tmp") -> None:
+    """Remove the temp files (`srgan.files.atomic_write`) in `folder` matching `pattern` that
+    this process left or whose writer is gone: a kill mid-write leaves one behind."""
     now = time.time()
-    for temp in Path(folder).glob(f".{prefix}_*.tmp"):
+    for temp in Path(folder).glob(pattern):
         try:
             if _writer_gone(temp) or now - temp.stat().st_mtime > ORPHAN_SECONDS:
                 temp.unlink(missing_ok=True)
@@ -154,17 +188,55 @@ def _writer_gone(temp: Path) -> bool:
 
 
 def archive_folder(checkpoint_dir: Path) -> Path:
-    return Path(checkpoint_dir) / time.strftime("old-%Y%m%dT%H%M%SZ", time.gmtime())
+    """A new `old-<UTC time>` folder name in `checkpoint_dir`: a second archive within the
+    same second (a retry after a kill mid-archive) gets `-2`, `-3`, ... and never mixes its
+    copy of a file with the first one's."""
+    base = Path(checkpoint_dir) / time.strftime("old-%Y%m%dT%H%M%SZ", time.gmtime())
+    folder, count = base, 1
+    while folder.exists():
+        count += 1
+        folder = base.with_name(f"{base.name}-{count}")
+    return folder
+
+
+def archive_stage_records(log_dir: Path, stage: str, destination: Path) -> None:
+    """What a fresh start of `stage` would overwrite or mix with its own, besides checkpoints
+    and metrics: the run's config.json is copied (the new run replaces it only once its checks
+    pass), the stage's sample strips and TensorBoard stream are moved."""
+    config = Path(log_dir) / "config.json"
+    if config.is_file():
+        try:
+            destination.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(config, destination / config.name)
+        except OSError as error:
+            raise WriteError(destination / config.name, error) from error
+    for record in stage_records(log_dir, stage):  # into old-<time>/samples/, .../tensorboard/
+        move_aside([record], destination / record.parent.name)
+
+
+def stage_records(log_dir: Path, stage: str) -> list[Path]:
+    """The sample strips (`srgan.samples`) and TensorBoard stream (`srgan.tensorboard_log`)
+    that runs of `stage` leave in `log_dir`."""
+    records = sorted((Path(log_dir) / "samples").glob(f"{stage}_step*.png"))
+    tensorboard = Path(log_dir) / "tensorboard" / stage
+    return records + ([tensorboard] if tensorboard.is_dir() else [])
 
 
 def move_aside(paths: list[Path], destination: Path) -> None:
-    """Move files into `destination` (created), never overwriting anything there."""
-    destination.mkdir(parents=True, exist_ok=True)
+    """Move files or folders into `destination` (created), never overwriting anything there;
+    a failure (e.g. a full disk creating the folder) is a `WriteError`."""
+    try:
+        destination.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise WriteError(destination, error) from error
     for path in paths:
         target = destination / path.name
         if target.exists():
             raise RunFolderError(f"cannot move {path} aside: {target} exists")
-        shutil.move(path, target)
+        try:
+            shutil.move(path, target)
+        except OSError as error:
+            raise WriteError(target, error) from error
 
 
 def find_resume_checkpoint(folder: Path, prefix: str) -> tuple[Path, dict] | None:

@@ -4,10 +4,13 @@ They make the quickstart run anywhere without a download. `chelsea` (the cat) is
 for validation; `skimage.data.cat` is the same photograph, so it is never used for training.
 """
 
+import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from srgan.files import atomic_write
 
 TRAIN_IMAGES = (
     "astronaut",
@@ -29,7 +32,11 @@ def _write(names: tuple[str, ...], folder: Path) -> list[Path]:
         path = folder / f"{name}.png"
         if not path.is_file():
             image = np.asarray(getattr(skimage.data, name)(), dtype=np.uint8)
-            Image.fromarray(image).save(path)
+            buffer = io.BytesIO()
+            Image.fromarray(image).save(buffer, format="PNG")
+            # Atomic: a full disk must not leave a truncated PNG that later runs would keep.
+            png = buffer.getvalue()
+            atomic_write(path, lambda file, png=png: file.write(png), durable=False)
         paths.append(path)
     return paths
 

@@ -18,6 +18,21 @@ from srgan.panels import comparison_image, stack_rows, texture_window
 
 CROP_SIZE = 96  # HR pixels per crop side, shown at 2x
 MAX_IMAGES = 4  # rows per strip: enough to judge, small enough to write at every validation
+# An untrained generator outputs one flat colour (grey at initialisation, often a uniform cyan
+# after the first steps), which alarms whoever sees it without being told: an SR crop whose
+# values spread less than this fraction of bicubic's is captioned as not trained yet.
+FLAT_SPREAD = 0.2
+
+
+def looks_untrained(sr_image: np.ndarray, bicubic: np.ndarray, window: tuple) -> bool:
+    """Whether the HxWx3 SR crop in `window` (top, left, height, width) is nearly flat where
+    the bicubic crop is not (spread over positions, in the channel that varies most)."""
+    top, left, height, width = window
+    spreads = [
+        image[top : top + height, left : left + width].astype(np.float64).std(axis=(0, 1)).max()
+        for image in (sr_image, bicubic)
+    ]
+    return spreads[0] < FLAT_SPREAD * max(spreads[1], 1.0)
 
 
 class SampleStrips:
@@ -37,9 +52,15 @@ class SampleStrips:
         for image, window, bicubic in zip(self.images, self.windows, self.bicubic, strict=True):
             if image.name not in outputs:
                 continue
+            sr_image = self._rgb(outputs[image.name])
+            score = f"{scores[image.name]:.2f} dB"
+            if looks_untrained(sr_image, bicubic, window):
+                sr_caption = f"SR, step {step}: flat,\nnot trained yet, {score}"
+            else:
+                sr_caption = f"SR, step {step}\n{score}"
             panels = [
                 (f"bicubic\n{image.name}", bicubic),
-                (f"SR, step {step}\n{scores[image.name]:.2f} dB", self._rgb(outputs[image.name])),
+                (sr_caption, sr_image),
                 ("HR", self._rgb(image.hr_image)),
             ]
             rows[image.name] = comparison_image(self._rgb(image.hr_image), panels, window=window)

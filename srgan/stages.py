@@ -21,7 +21,7 @@ from srgan.checkpoint import (
     checkpoint_prefix,
     generator_from_checkpoint,
 )
-from srgan.config import Config, ConfigError, PretrainConfig, save_config
+from srgan.config import Config, ConfigError, PretrainConfig
 from srgan.data import TrainCrops, load_images, load_validation_images
 from srgan.discriminator import Discriminator
 from srgan.evaluation import EvalImage
@@ -60,15 +60,14 @@ def prepare_network(
     return Network(trained, frozen, bare, optimizer, runtime.grad_scaler())
 
 
-def prepare_run(config: Config, runtime: Runtime, paths: RunPaths) -> None:
-    """Before any training: what the config needs from this machine, the built-in sample
-    images when the config asks for them (only missing files), the resolved config saved."""
+def prepare_run(config: Config, runtime: Runtime) -> None:
+    """Before any training: what the config needs from this machine, and the built-in sample
+    images when the config asks for them (only missing files). The resolved config is saved
+    later, by `run_stage`, once the run folder's checks pass."""
     if config.runtime.tensorboard:
         require_tensorboard()
-    if runtime.is_main:
-        if config.data.sample_data:
-            write_sample_data(Path(config.data.train_dir), Path(config.data.valid_dir))
-        save_config(config, paths.log_dir / "config.json")
+    if runtime.is_main and config.data.sample_data:
+        write_sample_data(Path(config.data.train_dir), Path(config.data.valid_dir))
     if runtime.distributed:
         torch.distributed.barrier()  # rank 0 may have written the sample images
 
@@ -112,7 +111,7 @@ def gan_lr(boundaries: list[tuple[int, float]], step: int) -> float:
 
 def pretrain(config: Config, runtime: Runtime, paths: RunPaths, **loop_options) -> dict:
     """Stage 1: SRResNet trained with the pixel MSE, Adam(beta1=0.9)."""
-    prepare_run(config, runtime, paths)
+    prepare_run(config, runtime)
     crops, validation = load_data(config, runtime)
     # Same seed on every rank: DDP would broadcast rank 0's weights anyway, single runs repeat.
     torch.manual_seed(config.seed)
@@ -196,11 +195,22 @@ def build_content_loss(config: Config, runtime: Runtime) -> ContentLoss | PixelC
     return content_loss.to(runtime.device, memory_format=memory_format)
 
 
+def random_vgg_note(content_loss: ContentLoss | PixelContentLoss) -> dict[str, str]:
+    """A file in the log folder that says so when the content loss ran on random weights."""
+    if content_loss.weights_used != "random":
+        return {}
+    return {
+        "WARNING_random_vgg_weights.txt": "This run's VGG19 content loss used RANDOM weights "
+        "(gan.vgg_weights could not load the ImageNet weights). Its perceptual results are "
+        "not those of the paper.\n"
+    }
+
+
 def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options) -> dict:
     """Stage 2: SRGAN from the pretrained generator with the perceptual loss (paper Eq. 3)."""
     settings = config.gan
     pretrained, source = generator_to_train(config, paths, loop_options.get("resume"))
-    prepare_run(config, runtime, paths)
+    prepare_run(config, runtime)
     if runtime.is_main:
         print(f"GAN training from the SRResNet {source}", flush=True)
     crops, validation = load_data(config, runtime)
@@ -238,12 +248,9 @@ def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options)
             generator, discriminator, content_loss, weights, runtime, (lr_image, hr_image)
         ),
         extra_state={"vgg_weights": content_loss.weights_used, "pretrained_from": source},
+        lr_factors={"discriminator": settings.discriminator_lr_factor},
+        log_files=random_vgg_note(content_loss),
     )
-    if runtime.is_main and content_loss.weights_used == "random":
-        (paths.log_dir / "WARNING_random_vgg_weights.txt").write_text(
-            "This run's VGG19 content loss used RANDOM weights (gan.vgg_weights could not load "
-            "the ImageNet weights). Its perceptual results are not those of the paper.\n"
-        )
     return run_stage(
         stage,
         config=config,

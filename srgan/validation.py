@@ -1,8 +1,9 @@
 """Training validation: the evaluation protocol on the validation set, and what is shown of it.
 
-`validate` runs `srgan.evaluation` itself, so its PSNR/SSIM equal scripts/evaluate.py's for the
-same weights and images. `Monitors` sends a stage's progress where people look at it besides
-metrics.jsonl: sample pictures (`srgan.samples`) and, optionally, TensorBoard.
+`validate` runs `srgan.evaluation` itself, so its PSNR/SSIM, NIQE and grid score equal
+scripts/evaluate.py's for the same weights and images. `Monitors` sends a stage's progress
+where people look at it besides metrics.jsonl: sample pictures (`srgan.samples`) and,
+optionally, TensorBoard.
 """
 
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 
 from srgan.config import Config
-from srgan.evaluation import EvalImage, evaluate_image, model_upscaler
+from srgan.evaluation import EvalImage, evaluate_image, mean_metrics, model_upscaler
 from srgan.samples import SampleStrips
 
 
@@ -24,7 +25,7 @@ class ValidationAborted(Exception):
 
 @dataclass(frozen=True)
 class Validation:
-    scores: dict[str, float]  # {"valid/psnr_y": mean, "valid/ssim_y": mean}
+    scores: dict[str, float]  # "valid/psnr_y", "valid/ssim_y", "valid/grid", "valid/niqe": means
     psnr: dict[str, float]  # PSNR-Y of each image, by name
     outputs: dict[str, np.ndarray]  # SR images of the names asked for (for sample pictures)
 
@@ -37,7 +38,9 @@ def validate(
     should_stop: Callable[[], bool] = lambda: False,
     keep_outputs: tuple[str, ...] = (),
 ) -> Validation | None:
-    """Mean PSNR/SSIM-Y of the evaluation protocol (`srgan.evaluation`), in fp32.
+    """Mean PSNR/SSIM-Y, NIQE and grid score of the evaluation protocol (`srgan.evaluation`),
+    in fp32. `valid/niqe` is the mean over the images that have one (96 px or more after the
+    border crop), and is left out when none has.
 
     Returns None, leaving the rest undone, as soon as `should_stop()` says so: it is checked
     before every layer of the generator, so a signal stops even a long validation of large
@@ -64,9 +67,11 @@ def validate(
         for hook in hooks:
             hook.remove()
         generator.train(was_training)
+    means = mean_metrics(list(rows.values()))
     scores = {
-        f"valid/{key}": float(np.mean([row[key] for row in rows.values()]))
-        for key in ("psnr_y", "ssim_y")
+        f"valid/{key}": means[key]
+        for key in ("psnr_y", "ssim_y", "niqe", "grid")
+        if means[key] is not None
     }
     return Validation(scores, {name: row["psnr_y"] for name, row in rows.items()}, outputs)
 

@@ -22,11 +22,15 @@ from conftest import (
     TINY_RUN_NAME,
     PretrainedRun,
     describe,
+    run_in_process,
     run_scripts,
 )
 from PIL import Image
 
 from srgan.checkpoint import generator_from_checkpoint, load_checkpoint
+from srgan.commands import pretrain as pretrain_command
+from srgan.commands import train as train_command
+from srgan.stages import pretrain
 
 # The flags every training script shares (srgan/commands/common.py); each script's own come
 # from its source.
@@ -186,3 +190,50 @@ def test_help_explains_every_flag(
     for flag in flags:
         assert flag in explanations, f"{script} --help does not list {flag}"
         assert len(explanations[flag]) > 10, f"{script} --help does not explain {flag}"
+
+
+def script_help(script: str, monkeypatch: pytest.MonkeyPatch, capsys) -> str:
+    path = SCRIPTS / script
+    monkeypatch.setattr(sys, "argv", [str(path), "--help"])
+    with pytest.raises(SystemExit):
+        runpy.run_path(str(path), run_name="__main__")
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [pretrain_command, train_command])
+def test_training_help_keeps_the_example_commands(
+    command, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = f"{command.__name__.rsplit('.', 1)[-1]}.py"
+    help_lines = [line.strip() for line in script_help(script, monkeypatch, capsys).splitlines()]
+    examples = [
+        line.strip()
+        for line in command.__doc__.splitlines()
+        if line.strip().startswith(("python ", "torchrun "))
+    ]
+    assert len(examples) == 2
+    for example in examples:  # each on a line of its own, not run into the prose
+        assert example in help_lines
+
+
+@pytest.mark.parametrize("script", ALL_SCRIPTS)
+def test_help_says_each_default_once(
+    script: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for flag, explanation in option_help(script_help(script, monkeypatch, capsys)).items():
+        assert "(default: None)" not in explanation, f"{script} {flag}: {explanation}"
+        assert explanation.count("(default") <= 1, f"{script} {flag}: {explanation}"
+
+
+def test_stage_stopped_before_validation_says_so(
+    tiny_config_args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    args = [*tiny_config_args, "--run-dir", str(tmp_path / "run"), "--max-steps", "1"]
+    code, out, _ = run_in_process(pretrain, args, monkeypatch, capsys)
+    assert code == 0
+    last_line = out.strip().splitlines()[-1]
+    assert "-inf" not in last_line
+    assert last_line.startswith(
+        "test done at step 1: no validation yet (the stage stopped before its first; "
+        "see validate_every)"
+    )

@@ -24,6 +24,8 @@ SCRIPT_ERRORS = {
     "unknown key": ("pretrain.foo=1", "pretrain.foo: unknown key"),
     "wrong type": ('model.scale="x"', 'model.scale: expected int, got "x"'),
     "negative lr": ("pretrain.lr=-0.001", "pretrain.lr: must be positive"),
+    # An absurd value that costs no memory should the bound ever go: a NaN after a step.
+    "absurd lr": ("pretrain.lr=1e300", "pretrain.lr: must be at most 1.0, got 1e+300"),
     "crop not divisible": ("data.crop_size=42", "data.crop_size: 42 is not divisible"),
     "missing data folder": ("data.train_dir=no/such/folder", "data.train_dir: folder no/such"),
     "malformed json": (None, "invalid JSON at line 3, column"),
@@ -99,6 +101,54 @@ def test_load_config_errors_name_the_key(
     with pytest.raises(ConfigError) as error:
         tiny_config(tiny_overrides, override)
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("pretrain.batch_size=10000000", "pretrain.batch_size: must be at most 1,024, got 10,0"),
+        ("gan.batch_size=2048", "gan.batch_size: must be at most 1,024, got 2,048"),
+        ("model.num_blocks=10000000", "model.num_blocks: must be 1 to 256, got 10000000"),
+        ("model.num_channels=100000", "model.num_channels: must be 1 to 1024, got 100000"),
+        ("model.discriminator_channels=4096", "model.discriminator_channels: must be at most 512"),
+        ("data.crops_per_image=1000000000000000", "data.crops_per_image: must be at most 10,000"),
+        ("pretrain.lr=1e300", "pretrain.lr: must be at most 1.0, got 1e+300"),
+        ('gan.lr_phases=[{"epochs": 1, "lr": 2}]', "gan.lr_phases[0].lr: must be at most 1.0"),
+        ("data.gaussian_sigma=1e300", "data.gaussian_sigma: must be at most 10.0, got 1e+300"),
+        ("data.gaussian_sigma=1e-300", "data.gaussian_sigma: must be at least 0.01, got 1e-300"),
+        ("data.crop_size=100000", "data.crop_size: must be at most 512, got 100,000"),
+        ("pretrain.epochs=100000000", "pretrain.epochs: must be at most 10,000,000"),
+        ('gan.lr_phases=[{"epochs": 1e12, "lr": 1}]', "gan.lr_phases[0].epochs: expected int"),
+        (
+            'gan.lr_phases=[{"epochs": 1000000000000, "lr": 1}]',
+            "gan.lr_phases[0].epochs: must be at most 10,000,000",
+        ),
+    ],
+)
+def test_values_no_real_run_needs_are_refused_naming_the_key(
+    tiny_overrides: list[str], override: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        tiny_config(tiny_overrides, override)
+    assert message in str(error.value)
+
+
+def test_a_gaussian_blur_wider_than_the_crop_is_refused(tiny_overrides: list[str]) -> None:
+    blur = ["data.degradation=gaussian", "data.gaussian_sigma=10"]
+    with pytest.raises(ConfigError) as error:
+        tiny_config(tiny_overrides, *blur, "data.crop_size=16")
+    assert str(error.value) == (
+        "data.gaussian_sigma: a blur of sigma 10.0 reaches 30 px, more than data.crop_size 16 "
+        "allows"
+    )
+    assert tiny_config(tiny_overrides, *blur).data.gaussian_sigma == 10  # 32 px crops
+
+
+def test_the_largest_allowed_values_load(tiny_overrides: list[str]) -> None:
+    largest = ["pretrain.batch_size=1024", "model.num_blocks=256", "model.num_channels=1024"]
+    largest += ["pretrain.lr=1", "data.gaussian_sigma=10", "data.crops_per_image=10000"]
+    config = tiny_config(tiny_overrides, *largest)
+    assert (config.model.num_blocks, config.model.num_channels) == (256, 1024)
 
 
 def test_malformed_json_file_reports_line_and_column(tmp_path: Path) -> None:

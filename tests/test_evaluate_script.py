@@ -25,11 +25,12 @@ def test_evaluate_checkpoint_writes_results_images_and_comparisons(
     result = run_script("evaluate.py", [*args, "--out", str(out), "--save-images"], tmp_path)
     assert result.returncode == 0, describe(result)
 
-    results = json.loads((out / "results.json").read_text())
+    results = json.loads((out / "results.json").read_text())["results"]
     dataset = tiny_dataset.valid_dir.name
     methods = results[dataset]
-    assert set(methods) == {"bicubic", checkpoint.stem}
+    assert set(methods) == {"bicubic", checkpoint.stem, "HR"}
     num_images = len(list(tiny_dataset.valid_dir.glob("*.png")))
+    assert methods.pop("HR")["num_images"] == num_images
     for metrics in methods.values():
         assert metrics["num_images"] == num_images
         assert 5 < metrics["psnr_y"] < 60 and 0 < metrics["ssim_y"] <= 1
@@ -40,7 +41,7 @@ def test_evaluate_checkpoint_writes_results_images_and_comparisons(
     assert f"| {dataset} | bicubic | {num_images} | {methods['bicubic']['psnr_y']:.2f} |" in table
     with (out / "per_image.csv").open() as file:
         rows = list(csv.DictReader(file))
-    assert len(rows) == 2 * num_images
+    assert len(rows) == 3 * num_images  # bicubic, the model, HR
     mean_from_rows = np.mean([float(r["psnr_y"]) for r in rows if r["method"] == "bicubic"])
     assert abs(mean_from_rows - methods["bicubic"]["psnr_y"]) < 1e-9
 
@@ -96,10 +97,12 @@ def test_validation_scores_equal_evaluate_py_on_a_folder_with_a_gray_image(
     args = ["--checkpoint", str(checkpoint), "--data", str(folder), "--out", str(out)]
     result = run_script("evaluate.py", args, tmp_path)
     assert result.returncode == 0, describe(result)
-    evaluated = json.loads((out / "results.json").read_text())["valid"][checkpoint.stem]
+    evaluated = json.loads((out / "results.json").read_text())["results"]["valid"][checkpoint.stem]
 
     images = load_validation_images(folder, scale=4)
     assert [image.hr_image.ndim for image in images] == [3, 2]
     scores = validate(load_generator(checkpoint), images, 4, torch.device("cpu")).scores
     assert scores["valid/psnr_y"] == pytest.approx(evaluated["psnr_y"], abs=1e-9)
     assert scores["valid/ssim_y"] == pytest.approx(evaluated["ssim_y"], abs=1e-12)
+    assert scores["valid/grid"] == pytest.approx(evaluated["grid"], abs=1e-12)
+    assert "valid/niqe" not in scores and evaluated["niqe"] is None  # both under 96 px

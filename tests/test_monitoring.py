@@ -9,8 +9,9 @@ import pytest
 from conftest import run_in_process
 from PIL import Image
 
+from srgan import samples
 from srgan.evaluation import make_eval_image
-from srgan.samples import SampleStrips
+from srgan.samples import SampleStrips, looks_untrained
 from srgan.stages import pretrain
 
 
@@ -112,3 +113,24 @@ def test_tensorboard_holds_the_metrics_and_a_resumed_run_adds_no_duplicate_steps
     image_tags = events.Tags()["images"]
     assert image_tags and all(tag.startswith("samples/") for tag in image_tags)
     assert [event.step for event in events.Images(image_tags[0])] == [2, 4, 6]
+
+
+def test_flat_sample_is_captioned_as_not_trained_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    hr_image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    cyan = np.zeros_like(hr_image) + np.array([0, 255, 255], dtype=np.uint8)
+    window = (0, 0, 64, 64)
+    assert looks_untrained(cyan, hr_image, window)
+    assert not looks_untrained(hr_image // 2 + 64, hr_image, window)  # half the contrast
+
+    captions = []
+
+    def record(hr_image, panels, window):
+        captions.append(panels[1][0])  # bicubic | SR | HR
+        return Image.new("RGB", (1, 1))
+
+    monkeypatch.setattr(samples, "comparison_image", record)
+    strips = samples.SampleStrips(Path("unused"), [make_eval_image("a", hr_image, 4)], 4, keep=1)
+    strips.rows(2, {"a": cyan}, {"a": 10.0})
+    strips.rows(9, {"a": hr_image}, {"a": 40.0})
+    assert captions == ["SR, step 2: flat,\nnot trained yet, 10.00 dB", "SR, step 9\n40.00 dB"]

@@ -112,3 +112,17 @@ def test_no_rows_draws_an_empty_panel(tmp_path: Path) -> None:
     plot_curves([], tmp_path / "curves.png")
     with Image.open(tmp_path / "curves.png") as written:
         assert written.size == (plotting.WIDTH, plotting.PANEL_HEIGHT)
+
+
+def test_validation_niqe_and_grid_score_get_their_own_panel() -> None:
+    rows = two_stage_rows()
+    for row in rows:
+        if "valid/psnr_y" in row:
+            row |= {"valid/niqe": 7.5 - row["step"] / 1000, "valid/grid": 0.031}
+    panels, _ = build_panels(rows)
+    assert len(panels) == 4
+    naturalness = panels[3]
+    assert "NIQE" in naturalness.title and set(naturalness.series) == {"NIQE", "grid (%)"}
+    assert naturalness.series["NIQE"][0] == (100, 7.4, "pretrain")
+    assert naturalness.series["grid (%)"][-1] == (PRETRAIN_STEPS + GAN_STEPS, 3.1, "gan")
+    assert "NIQE" not in panels[2].series  # the PSNR panel keeps its dB axis

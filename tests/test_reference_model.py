@@ -3,12 +3,12 @@
 Evaluates the file on Set5 and Set14 exactly as `scripts/evaluate.py` does and compares with
 the table in checkpoints/MODEL_CARD.md (to 0.005 dB and 0.0005 SSIM), so any change to the
 generator, loading, inference, tiling or evaluation that silently breaks real weights fails
-here. Skipped where the benchmark images (../shared/benchmarks) are absent.
+here. Reads the benchmark images from data/benchmarks (`scripts/download_data.py set5 set14`)
+or ../shared/benchmarks; skipped where neither is there.
 """
 
 import re
 
-import numpy as np
 import pytest
 import torch
 from conftest import REPO
@@ -19,12 +19,20 @@ from srgan.inference import load_generator, upscale_tensor
 
 SHIPPED = REPO / "checkpoints" / "srresnet_x4_291.safetensors"
 CARD = REPO / "checkpoints" / "MODEL_CARD.md"
-BENCHMARKS = REPO.parent / "shared" / "benchmarks"
+BENCHMARKS = next(
+    (
+        folder
+        for folder in (REPO / "data" / "benchmarks", REPO.parent / "shared" / "benchmarks")
+        if (folder / "Set5" / "HR").is_dir() and (folder / "Set14" / "HR").is_dir()
+    ),
+    REPO / "data" / "benchmarks",
+)
 # A row of the card's table: | Set5 | SRResNet (this model) | 31.234 | 0.8812 | ...
 CARD_ROW = re.compile(r"^\| (Set5|Set14) \| SRResNet \(this model\) \| ([\d.]+) \| ([\d.]+) \|")
 
 pytestmark = pytest.mark.skipif(
-    not BENCHMARKS.is_dir(), reason="needs the Set5/Set14 HR images in ../shared/benchmarks"
+    not all((BENCHMARKS / name / "HR").is_dir() for name in ("Set5", "Set14")),
+    reason="needs the Set5/Set14 HR images: scripts/download_data.py set5 set14",
 )
 
 
@@ -54,15 +62,27 @@ def test_shipped_model_scores_what_its_card_says(generator, dataset: str) -> Non
     assert means["ssim_y"] == pytest.approx(expected_ssim, abs=0.0005)
 
 
-def test_tiled_and_untiled_outputs_are_identical(generator) -> None:
-    """Tiles overlap by the receptive field, so tiling changes no output pixel."""
+def test_tiled_and_untiled_outputs_agree_up_to_float_rounding(generator) -> None:
+    """Tiles overlap by the receptive field, so tiling changes no output pixel beyond rounding.
+
+    Not bit for bit: oneDNN picks its convolution kernels per input shape, and on an AVX2-only
+    CPU a tile's kernels sum in another order than the whole image's (float differences up to
+    5.4e-7 seen, mean about 2e-9). The float outputs must agree within 1e-5, 20x the worst
+    difference seen and far below a seam (one 8-bit level is 3.9e-3). An 8-bit value changes
+    only where its float lies within that difference of a rounding boundary: at most one level,
+    and in about one value of the 679,776 (seen: 0 with AVX-512, 1 with AVX2); 0.01% (68
+    values) leaves room for other CPUs while any real tiling error (a seam, a shifted tile)
+    moves thousands.
+    """
     hr_image = read_image(BENCHMARKS / "Set14" / "HR" / "zebra.png")
     lr_image = make_eval_image("zebra", hr_image, 4).lr_image
     lr_tensor = torch.from_numpy(lr_image.copy()).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
         whole = upscale_tensor(generator, lr_tensor, tile=0)
         tiled = upscale_tensor(generator, lr_tensor, tile=48)
-    as_uint8 = [(image * 255).round().clamp(0, 255).byte().numpy() for image in (whole, tiled)]
     assert lr_image.shape[0] > 48 and lr_image.shape[1] > 2 * 48  # really several tiles
-    assert np.array_equal(*as_uint8)
     torch.testing.assert_close(tiled, whole, rtol=0, atol=1e-5)
+    as_uint8 = [(image * 255).round().clamp(0, 255).to(torch.int16) for image in (whole, tiled)]
+    level_differences = (as_uint8[0] - as_uint8[1]).abs()
+    assert level_differences.max() <= 1
+    assert (level_differences > 0).sum() <= 0.0001 * level_differences.numel()

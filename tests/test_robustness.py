@@ -1,24 +1,21 @@
-"""Bad checkpoints, bad data, bad input and non-finite losses: each stops cleanly or is skipped.
+"""Bad checkpoints, bad data and bad input: each stops cleanly or is skipped.
 
 User mistakes end the scripts with exit code 2 and one `error: ...` line naming the problem
-(a traceback only with --debug); a NaN stops training with the step named and leaves the last
-finite checkpoint as the newest; unusable data files are skipped with one warning.
+(a traceback only with --debug); unusable data files are skipped with one warning. Non-finite
+losses and signals: tests/test_non_finite.py.
 """
 
 import io
 import os
-import re
-import signal
 import subprocess
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import TinyDataset, describe, run_in_process, run_scripts
+from conftest import describe, run_in_process, run_scripts
 from PIL import Image
 from test_resume import write_generator_checkpoint
 
@@ -26,18 +23,12 @@ from srgan.checkpoint import (
     FORMAT,
     CheckpointError,
     load_checkpoint,
-    non_finite_weight,
     save_checkpoint,
 )
 from srgan.commands.common import resume_command
-from srgan.config import load_config
-from srgan.data import TrainCrops, load_images, load_validation_images
-from srgan.generator import Generator
-from srgan.loop import Interrupted, NonFiniteLossError, RunPaths, Stage, run_stage
+from srgan.data import load_images, load_validation_images
 from srgan.run_folder import ORPHAN_SECONDS, find_resume_checkpoint, prune_checkpoints
-from srgan.runtime import Runtime
 from srgan.stages import pretrain, train_gan
-from srgan.steps import Network, pretrain_step
 
 PREFIX = "srresnet_x4_tiny"
 
@@ -158,120 +149,6 @@ def test_checkpoint_with_pickle_payload_is_refused_not_run(tmp_path: Path) -> No
     assert (tmp_path / "marker").is_dir()
 
 
-# --- non-finite values and signals, through the real loop -------------------------------------
-
-
-def run_with_hook(
-    tiny_dataset: TinyDataset,
-    tmp_path: Path,
-    hook: Callable[[int, Generator], dict | None],
-    error_type: type[Exception],
-) -> tuple[Exception, Path]:
-    """Pretrain 10 steps, checkpoint every 2, log every 50; `hook(step, generator)` runs after
-    each step and may return losses to report instead of the real ones. Returns the exception
-    the run must end with, and the checkpoint folder."""
-    folders = [
-        f"data.train_dir={tiny_dataset.train_dir}",
-        f"data.valid_dir={tiny_dataset.valid_dir}",
-    ]
-    config = load_config(None, ["name=tiny", "runtime.checkpoint_every=2", *folders])
-    torch.manual_seed(0)
-    generator = Generator(scale=4, num_blocks=2, num_channels=8)
-    runtime = Runtime(torch.device("cpu"), amp_dtype=None, channels_last=False)
-    network = Network.plain(
-        generator, torch.optim.Adam(generator.parameters(), lr=1e-4), runtime.grad_scaler()
-    )
-    steps = []
-
-    def step_fn(lr_image: torch.Tensor, hr_image: torch.Tensor) -> dict[str, torch.Tensor]:
-        steps.append(len(steps) + 1)
-        losses = pretrain_step(network, runtime, lr_image, hr_image)
-        return hook(steps[-1], generator) or losses
-
-    stage = Stage(
-        name="pretrain",
-        kind="srresnet",
-        stage_id=0,
-        batch_size=2,
-        epochs=10,
-        validate_every=1000,
-        lr_at=lambda step: 1e-4,
-        networks={"generator": network},
-        step=step_fn,
-    )
-    paths = RunPaths(tmp_path, tmp_path / "checkpoints")
-    crops = TrainCrops(load_images(tiny_dataset.train_dir, 32), 32)
-    with pytest.raises(error_type) as error:
-        run_stage(
-            stage,
-            config=config,
-            runtime=runtime,
-            crops=crops,
-            validation=[],
-            paths=paths,
-        )
-    return error.value, paths.checkpoint_dir
-
-
-def assert_newest_checkpoint_is_finite_at(folder: Path, step: int) -> None:
-    names = sorted(path.name for path in folder.iterdir())
-    assert names[-1] == f"{PREFIX}_step{step:08d}.pt", names  # nothing later, no _final
-    state = load_checkpoint(folder / names[-1])
-    generator = Generator(scale=4, num_blocks=2, num_channels=8)
-    generator.load_state_dict(state["generator"])
-    assert state["step"] == step and non_finite_weight({"generator": generator}) is None
-
-
-def test_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_finite_checkpoint(
-    tiny_dataset: TinyDataset, tmp_path: Path
-) -> None:
-    def poison(step: int, generator: Generator) -> dict | None:
-        return {"pixel": torch.tensor(float("nan"))} if step == 5 else None
-
-    error, folder = run_with_hook(tiny_dataset, tmp_path, poison, NonFiniteLossError)
-    # Found at the step-6 sync among the steps logged since: step 5, the first bad one.
-    checkpoint = folder / f"{PREFIX}_step00000004.pt"
-    assert str(error) == (
-        f"pretrain step 5: non-finite loss (pixel=nan); the last good checkpoint is {checkpoint}"
-    )
-    assert_newest_checkpoint_is_finite_at(folder, 4)
-
-
-def test_non_finite_weight_is_never_saved(tiny_dataset: TinyDataset, tmp_path: Path) -> None:
-    def poison(step: int, generator: Generator) -> dict | None:
-        if step == 4:  # after the step's loss was computed: only the weights show it
-            with torch.no_grad():
-                generator.head[0].weight[0, 0, 0, 0] = float("inf")
-        return None
-
-    error, folder = run_with_hook(tiny_dataset, tmp_path, poison, NonFiniteLossError)
-    message = str(error)
-    assert message.startswith("pretrain step 4: generator weight head.0.weight is not finite")
-    assert message.endswith(f"the last good checkpoint is {folder / PREFIX}_step00000002.pt")
-    assert_newest_checkpoint_is_finite_at(folder, 2)
-
-
-@pytest.mark.parametrize("signals", [1, 2])
-def test_sigint_saves_after_the_step_and_a_second_one_stops_at_once(
-    tiny_dataset: TinyDataset, tmp_path: Path, signals: int
-) -> None:
-    def interrupt(step: int, generator: Generator) -> None:
-        if step == 3:  # mid-step: the handler runs here, in the main thread
-            for _ in range(signals):
-                os.kill(os.getpid(), signal.SIGINT)
-
-    handler = signal.getsignal(signal.SIGINT)
-    interruption, folder = run_with_hook(tiny_dataset, tmp_path, interrupt, Interrupted)
-    assert signal.getsignal(signal.SIGINT) is handler  # the loop put the handler back
-    assert interruption.exit_code == 130
-    # One signal: step 3 ends and is saved. Two: stop at once, step 3 unfinished; resuming
-    # takes the last periodic checkpoint.
-    saved = 3 if signals == 1 else 2
-    assert str(interruption) == f"stopped by SIGINT after step {saved}"
-    assert interruption.checkpoint == folder / f"{PREFIX}_step{saved:08d}.pt"
-    assert_newest_checkpoint_is_finite_at(folder, saved)
-
-
 # --- bad data ---------------------------------------------------------------------------------
 
 GRAY16 = (np.arange(40 * 48, dtype=np.uint32).reshape(40, 48) * 34).astype(np.uint16)
@@ -389,7 +266,6 @@ def script_runs(
         "missing data": ["--set", f"data.train_dir={missing_data}"],
         "x2 checkpoint": ["--resume", str(checkpoints["x2"])],
         "payload": ["--resume", str(checkpoints["payload"])],
-        "nan": ["--set", "pretrain.lr=1e30", "--checkpoint-every", "1", "--max-steps", "4"],
         "debug": ["--resume", str(folder / "missing.pt"), "--debug"],
     }
     commands = {
@@ -436,26 +312,6 @@ def test_script_bad_input_exits_2_with_one_line(
     # A traceback only with --debug; the payload never ran.
     assert ("Traceback" in result.stderr) == (label == "debug"), describe(result)
     assert not (checkpoints["x2"].parent / "marker").exists()
-
-
-def test_script_nan_stops_naming_the_step_and_keeps_the_last_finite_checkpoint(
-    script_runs: dict,
-) -> None:
-    result = script_runs["nan"]
-    assert result.returncode == 1, describe(result)
-    found = re.fullmatch(
-        r"error: pretrain step (\d+): non-finite loss \(pixel=(nan|inf)\); "
-        r"the last good checkpoint is (\S+)",
-        last_line(result),
-    )
-    assert found, describe(result)
-    step, checkpoint = int(found[1]), Path(found[3])
-    assert checkpoint.name == f"{PREFIX}_step{step - 1:08d}.pt"
-    state = load_checkpoint(checkpoint)
-    generator = Generator(scale=4, num_blocks=2, num_channels=8)
-    generator.load_state_dict(state["generator"])
-    assert non_finite_weight({"generator": generator}) is None
-    assert max(checkpoint.parent.glob(f"{PREFIX}_*.pt")) == checkpoint  # none later, no _final
 
 
 # label: (stage function, arguments, text of the error line); {c}: the checkpoints' folder,

@@ -15,7 +15,7 @@ from srgan.checkpoint import save_checkpoint
 from srgan.commands.upscale import main as upscale_main
 from srgan.generator import Generator
 from srgan.inference import load_generator, receptive_radius, upscale_tensor
-from srgan.tools import upscaling
+from srgan.tools import shipped_models, upscaling
 from srgan.tools.export import export_safetensors
 from srgan.tools.upscaling import convert_for_format, plan_outputs, upscale, upscale_files
 
@@ -333,7 +333,7 @@ def test_shipped_model_by_default_and_by_name(
     torch.manual_seed(0)
     generator = Generator(scale=SCALE, num_blocks=2, num_channels=8)
     export_safetensors(generator, shipped / "srresnet_x4_291.safetensors")
-    monkeypatch.setattr(upscaling, "SHIPPED_DIR", shipped)
+    monkeypatch.setattr(shipped_models, "WEIGHTS_DIRS", (shipped,))
     monkeypatch.chdir(tmp_path)
     rgb_image(16, 24).save("photo.jpg")
     assert run_upscale_command(["photo.jpg"], monkeypatch) == 0
@@ -345,7 +345,7 @@ def test_shipped_model_by_default_and_by_name(
     with Image.open(tmp_path / "out" / "photo_x2.jpg") as written:
         assert written.size == (48, 32)
 
-    monkeypatch.setattr(upscaling, "SHIPPED_DIR", tmp_path / "empty")
+    monkeypatch.setattr(shipped_models, "WEIGHTS_DIRS", (tmp_path / "empty",))
     capsys.readouterr()
     assert run_upscale_command(["photo.jpg"], monkeypatch) == 2
     (line,) = capsys.readouterr().err.splitlines()

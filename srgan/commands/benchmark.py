@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from srgan.commands.common import run_main
+from srgan.commands.common import HelpFormatter, run_main
 from srgan.data import check_images
 from srgan.images import find_images
 from srgan.runtime import use_fast_cuda_kernels
@@ -32,7 +32,7 @@ DIV2K_TRAIN = Path("data/DIV2K_train_HR")
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        description=__doc__.splitlines()[0], formatter_class=HelpFormatter
     )
     parser.add_argument(
         "--device",

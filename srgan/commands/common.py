@@ -2,6 +2,7 @@
 
 import argparse
 import contextlib
+import math
 import shlex
 import sys
 import traceback
@@ -31,10 +32,22 @@ USER_ERRORS = (
 )
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's lines as written (its example commands stay one per line) and
+    adds "(default: X)" to an option's help, unless the help already says what the default is
+    or there is none to show (None, a flag's False, an empty list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        default = action.default
+        no_default = default is None or default is False or default == []
+        if "default" in help_text or no_default or default is argparse.SUPPRESS:
+            return action.help
+        return f"{help_text} (default: %(default)s)"
+
+
 def training_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
     parser.add_argument("--config", default="config.json", help="JSON config file")
     parser.add_argument(
         "--set",
@@ -174,6 +187,10 @@ def run_main(main: Callable[[argparse.Namespace], int], args: argparse.Namespace
         code = report_error(error, args.debug, 1)
     except USER_ERRORS as error:
         code = report_error(error, args.debug, 2)
+    except OSError as error:  # the environment (a disk filling up midway, ...): not the input
+        if error.filename is not None and error.strerror:
+            error = OSError(f"{error.filename}: {error.strerror}")
+        code = report_error(error, args.debug, 1)
     sys.exit(code)
 
 
@@ -190,6 +207,13 @@ def print_safely(text: str, file=sys.stdout) -> None:
     shown with backslash escapes instead of crashing the print."""
     encoding = getattr(file, "encoding", None) or "utf-8"
     print(text.encode(encoding, "backslashreplace").decode(encoding), file=file)
+
+
+def describe_best(best_psnr_y: float) -> str:
+    """The best validation score for the closing line; -inf means nothing was validated yet."""
+    if math.isfinite(best_psnr_y):
+        return f"best validation PSNR-Y {best_psnr_y:.2f} dB"
+    return "no validation yet (the stage stopped before its first; see validate_every)"
 
 
 def stage_main(stage_fn: Callable, title: str, description: str) -> None:
@@ -221,9 +245,8 @@ def stage_main(stage_fn: Callable, title: str, description: str) -> None:
             shutdown(runtime)
         if runtime.is_main:
             print(
-                f"{title} done at step {result['step']}: best validation PSNR-Y "
-                f"{result['best_psnr_y']:.2f} dB; checkpoints in {paths.checkpoint_dir}, "
-                f"logs in {paths.log_dir}"
+                f"{title} done at step {result['step']}: {describe_best(result['best_psnr_y'])}; "
+                f"checkpoints in {paths.checkpoint_dir}, logs in {paths.log_dir}"
             )
         return 0
 

@@ -1,12 +1,15 @@
-r"""Export a trained generator to ONNX, TorchScript or safetensors, and check it against PyTorch.
+r"""Export a trained generator to ONNX, a torch.export program or safetensors, and check it
+against PyTorch.
 
 python scripts/export.py --checkpoint checkpoints/quickstart/srgan_x4_quickstart_final.pt \
     --format onnx --out srgan_x4.onnx
 
-ONNX and TorchScript models map RGB in [0, 1] (N, 3, H, W) to RGB in [0, 1] at scale times the
-size, for any H and W (ONNX opset 17; needs `pip install onnx`, and is checked with onnxruntime
-when that is installed). safetensors holds weights plus the model's hyper-parameters and loads
-with `srgan.load_generator` or `scripts/upscale.py --checkpoint FILE.safetensors`.
+ONNX and torch.export (.pt2) models map RGB in [0, 1] (N, 3, H, W) to RGB in [0, 1] at scale
+times the size, for any N, H and W (ONNX opset 18 from torch's torch.export-based exporter;
+needs `pip install onnx onnxscript`, and is checked with onnxruntime when that is installed).
+A .pt2 file loads with `torch.export.load(path).module()`; `--format torchscript`, deprecated
+with TorchScript itself, writes one too. safetensors holds weights plus the model's
+hyper-parameters and loads with `srgan.load_generator` or `srgan-upscale --checkpoint FILE`.
 """
 
 import argparse
@@ -21,18 +24,21 @@ from srgan.tools.export import (
     CHECK_WIDTH,
     ONNX_OPSET,
     check_onnx,
+    check_program,
     check_safetensors,
-    check_torchscript,
     export_onnx,
+    export_program,
     export_safetensors,
-    export_torchscript,
+    onnx_declared_shapes,
 )
 
 EXPORTERS = {
     "onnx": (export_onnx, check_onnx),
-    "torchscript": (export_torchscript, check_torchscript),
+    "pt2": (export_program, check_program),
     "safetensors": (export_safetensors, check_safetensors),
 }
+# Formats torch no longer recommends, and what they now write.
+REPLACED_FORMATS = {"torchscript": "pt2"}
 TOLERANCE = 1e-4  # max abs difference from PyTorch (output in [0, 1]) accepted by the check
 
 
@@ -43,32 +49,58 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--checkpoint", required=True, type=Path, help="a .pt checkpoint or .safetensors export"
     )
-    parser.add_argument("--format", required=True, choices=tuple(EXPORTERS), help="export format")
+    parser.add_argument(
+        "--format",
+        required=True,
+        choices=(*EXPORTERS, *REPLACED_FORMATS),
+        help="export format (torchscript: deprecated in torch, writes pt2 instead)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="file to write")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     return parser.parse_args()
 
 
+def _format_and_path(args: argparse.Namespace) -> tuple[str, Path]:
+    """The format to write and its file: a replaced format becomes its successor, with a note,
+    and a .pt2 program gets the .pt2 suffix that torch.export.load insists on."""
+    export_format, out = REPLACED_FORMATS.get(args.format, args.format), args.out
+    if export_format == "pt2" and out.suffix != ".pt2":
+        if args.format == "pt2":
+            raise ValueError(f"--out {out}: a pt2 program's file name must end in .pt2")
+        out = out.with_suffix(".pt2")
+    if export_format != args.format:
+        print(
+            f"note: --format {args.format} is deprecated in torch; writing a torch.export "
+            f"program instead ({out}; load it with torch.export.load(path).module())"
+        )
+    return export_format, out
+
+
 def export_main(args: argparse.Namespace) -> int:
-    if args.out.exists() and not args.overwrite:
-        raise ValueError(f"{args.out} exists; pass --overwrite to replace it")
-    if args.out.resolve() == args.checkpoint.resolve():
+    export_format, out = _format_and_path(args)
+    if out.exists() and not args.overwrite:
+        raise ValueError(f"{out} exists; pass --overwrite to replace it")
+    if out.resolve() == args.checkpoint.resolve():
         raise ValueError("--out must differ from --checkpoint")
     weights = read_weights(args.checkpoint)
     generator = generator_from_checkpoint(weights, args.checkpoint)
     degradation = weights.get("degradation", {}).get("kind")  # recorded in the export
-    export, check = EXPORTERS[args.format]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    export, check = EXPORTERS[export_format]
+    out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        export(generator, args.out, degradation=degradation)
+        export(generator, out, degradation=degradation)
     except ModuleNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    opset = f" (opset {ONNX_OPSET})" if args.format == "onnx" else ""
-    print(f"wrote {args.format}{opset} x{generator.scale} model to {args.out}")
+    opset = f" (opset {ONNX_OPSET})" if export_format == "onnx" else ""
+    print(f"wrote {export_format}{opset} x{generator.scale} model to {out}")
+    if export_format == "onnx":
+        shapes = onnx_declared_shapes(out).items()
+        described = [f"{name} [{', '.join(map(str, shape))}]" for name, shape in shapes]
+        print("declared shapes: " + " -> ".join(described))
     try:
-        difference = check(generator, args.out)
+        difference = check(generator, out)
     except ModuleNotFoundError as error:
         print(f"not checked: {error}")
         return 0

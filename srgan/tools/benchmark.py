@@ -128,6 +128,7 @@ def measure_checkpoint_writes(
             extra_state={},
             config=Config(),
             folder=folder,
+            log_dir=folder,
             steps_per_epoch=1,
             is_main=True,
         )

@@ -1,13 +1,16 @@
-"""Export a trained generator for other runtimes: ONNX, TorchScript, or weights-only safetensors.
+"""Export a trained generator for other runtimes: ONNX, a torch.export program, or
+weights-only safetensors.
 
-ONNX and TorchScript hold `ExportedUpscaler`: LR (N, 3, H, W) in [0, 1] -> SR (N, 3, sH, sW)
-in [0, 1] (the generator's [-1, 1] output mapped and clamped), with any N, H and W, so a
-runtime needs no knowledge of this code. safetensors holds the bare generator state dict plus
-its hyper-parameters as metadata, for `srgan.load_generator` (nothing pickled, nothing run).
+ONNX and the torch.export program (.pt2) hold `ExportedUpscaler`: LR (N, 3, H, W) in [0, 1] ->
+SR (N, 3, sH, sW) in [0, 1] (the generator's [-1, 1] output mapped and clamped), with any N, H
+and W, so a runtime needs no knowledge of this code. Both come from `torch.export`, the exporter
+torch recommends since TorchScript's deprecation: the ONNX graph declares its output as
+`scale*height` by `scale*width` of its input, and the program loads with
+`torch.export.load(path).module()`. safetensors holds the bare generator state dict plus its
+hyper-parameters as metadata, for `srgan.load_generator` (nothing pickled, nothing run).
 """
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +21,12 @@ from torch import nn
 from srgan.generator import Generator
 from srgan.inference import load_generator, safetensors_metadata
 
-# 17 is read by every onnxruntime since 1.11 and by TensorRT 8.5+, and has all ops we use.
-ONNX_OPSET = 17
+# The torch.export-based ONNX exporter writes opset 18 (onnxruntime >= 1.14, TensorRT >= 8.6);
+# asking it for an older one runs a version converter that can fail.
+ONNX_OPSET = 18
 CHECK_HEIGHT, CHECK_WIDTH = 48, 64  # the random input on which exports are compared
+INPUT_NAME, OUTPUT_NAME = "lr_image", "sr_image"
+METADATA_FILE = "srgan.json"  # the metadata inside a .pt2 archive (torch.export extra_files)
 
 
 class ExportedUpscaler(nn.Module):
@@ -42,56 +48,73 @@ def export_safetensors(generator: Generator, path: Path, degradation: str | None
     save_file(state_dict, str(path), metadata=safetensors_metadata(generator.spec, degradation))
 
 
-def export_torchscript(generator: Generator, path: Path, degradation: str | None = None) -> None:
-    """`torch.jit.script` of ExportedUpscaler (loads with torch.jit.load or C++ libtorch).
+def _export_arguments(generator: Generator) -> tuple[nn.Module, tuple, dict]:
+    """The module, an example input and the dynamic batch, height and width of torch.export.
 
-    TorchScript is deprecated in torch 2.14 (FutureWarning, silenced here) but still the
-    format libtorch-based runtimes read; scripting rather than tracing keeps every input size.
+    The example has a batch of 2: torch.export would fix a dimension of size 1 as a constant.
+    Output sizes follow from the graph, scale times the input's.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        scripted = torch.jit.script(ExportedUpscaler(generator).cpu().eval())
-        metadata = safetensors_metadata(generator.spec, degradation)
-        extra_files = {"srgan.json": json.dumps(metadata)}
-        torch.jit.save(scripted, str(path), _extra_files=extra_files)
+    model = ExportedUpscaler(generator).cpu().eval()
+    example = (torch.rand(2, 3, 32, 32),)
+    dims = {0: "batch", 2: "height", 3: "width"}
+    dynamic_shapes = {INPUT_NAME: {axis: torch.export.Dim(name) for axis, name in dims.items()}}
+    return model, example, dynamic_shapes
+
+
+def export_program(generator: Generator, path: Path, degradation: str | None = None) -> None:
+    """A `torch.export` ExportedProgram (.pt2) of ExportedUpscaler, with dynamic batch, height
+    and width; it loads with `torch.export.load(path).module()` (and AOTInductor compiles it
+    for C++). The metadata of `safetensors_metadata` is in the archive as srgan.json."""
+    model, example, dynamic_shapes = _export_arguments(generator)
+    program = torch.export.export(model, example, dynamic_shapes=dynamic_shapes)
+    metadata = json.dumps(safetensors_metadata(generator.spec, degradation))
+    torch.export.save(program, str(path), extra_files={METADATA_FILE: metadata})
 
 
 def export_onnx(
     generator: Generator, path: Path, degradation: str | None = None, opset: int = ONNX_OPSET
 ) -> None:
-    """ONNX of ExportedUpscaler with dynamic batch, height and width; needs the `onnx` package.
-
-    Uses torch's TorchScript-based exporter (`dynamo=False`): it needs only `onnx`, whereas the
-    torch.export-based default of torch >= 2.9 also needs `onnxscript`. Its deprecation warning
-    is silenced; the result is checked against PyTorch by `check_onnx`.
-    """
+    """ONNX of ExportedUpscaler with dynamic batch, height and width, from torch's
+    torch.export-based exporter (`dynamo=True`); needs the onnx and onnxscript packages."""
     try:
         import onnx
+        import onnxscript  # noqa: F401  (the exporter's translator; checked here to say so)
     except ImportError:
-        raise ModuleNotFoundError("ONNX export needs the onnx package: pip install onnx") from None
-    model = ExportedUpscaler(generator).cpu().eval()
-    example = torch.rand(1, 3, 32, 32)  # any size: height and width are dynamic axes
-    axes = {0: "batch", 2: "height", 3: "width"}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            model,
-            (example,),
-            str(path),
-            dynamo=False,
-            input_names=["lr_image"],
-            output_names=["sr_image"],
-            dynamic_axes={"lr_image": axes, "sr_image": axes},
-            opset_version=opset,
-        )
+        raise ModuleNotFoundError(
+            "ONNX export needs the onnx and onnxscript packages: pip install onnx onnxscript"
+        ) from None
+    model, example, dynamic_shapes = _export_arguments(generator)
+    program = torch.onnx.export(
+        model,
+        example,
+        dynamo=True,
+        dynamic_shapes=dynamic_shapes,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        opset_version=opset,
+        verbose=False,
+    )
+    program.save(str(path))
     proto = onnx.load(str(path))
     metadata = {
         **safetensors_metadata(generator.spec, degradation),
-        "input": "lr_image: RGB in [0, 1], NCHW float32",
+        "input": f"{INPUT_NAME}: RGB in [0, 1], NCHW float32",
+        "output": f"{OUTPUT_NAME}: RGB in [0, 1], NCHW float32, scale times larger",
     }
-    metadata["output"] = "sr_image: RGB in [0, 1], NCHW float32, scale times larger"
     onnx.helper.set_model_props(proto, metadata)
     onnx.save(proto, str(path))
+
+
+def onnx_declared_shapes(path: Path) -> dict[str, list[int | str]]:
+    """{input or output name: its declared shape}, symbolic sizes as their expressions
+    (e.g. [batch, 3, 4*height, 4*width])."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return {
+        value.name: [dim.dim_param or dim.dim_value for dim in value.type.tensor_type.shape.dim]
+        for value in [*graph.input, *graph.output]
+    }
 
 
 def _check_input(seed: int = 0) -> torch.Tensor:
@@ -114,17 +137,15 @@ def check_onnx(generator: Generator, path: Path) -> float:
         ) from None
     lr_image = _check_input()
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (sr_image,) = session.run(None, {"lr_image": lr_image.numpy()})
+    (sr_image,) = session.run(None, {INPUT_NAME: lr_image.numpy()})
     return float(np.abs(sr_image - _reference(generator, lr_image).numpy()).max())
 
 
 @torch.no_grad()
-def check_torchscript(generator: Generator, path: Path) -> float:
-    """Max abs difference between the loaded TorchScript file and PyTorch (64x48 input)."""
+def check_program(generator: Generator, path: Path) -> float:
+    """Max abs difference between the loaded .pt2 program and PyTorch (64x48 input)."""
     lr_image = _check_input()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # deprecated in torch 2.14, still works
-        loaded = torch.jit.load(str(path), map_location="cpu")
+    loaded = torch.export.load(str(path)).module()
     return float((loaded(lr_image) - _reference(generator, lr_image)).abs().max())
 
 

@@ -1,4 +1,10 @@
-"""Writing evaluation results: results.json, a markdown table, per-image CSV, comparison PNGs."""
+"""Writing evaluation results: results.json (with provenance), a markdown and a LaTeX table,
+per-image CSV, comparison PNGs.
+
+A metric an image does not have (NIQE under 96 px; anything but NIQE for the HR row) is null
+in JSON, empty in the CSV and "—" in the markdown table; means are over the images that have
+it, and a NIQE mean over only some of a set's images says how many.
+"""
 
 import csv
 import json
@@ -8,31 +14,65 @@ import numpy as np
 
 from srgan.evaluation import METRIC_NAMES
 from srgan.panels import comparison_image
+from srgan.tools.latex_table import latex_table
+
+MISSING = "—"
 
 
-def write_results(results: dict, per_image: list[dict], out_dir: Path) -> None:
-    """results: {dataset: {method: {psnr_y, ssim_y, psnr_rgb, ssim_rgb, num_images}}}."""
+def write_results(results: dict, per_image: list[dict], out_dir: Path, provenance: dict) -> None:
+    """results: {dataset: {method: `srgan.evaluation.mean_metrics`}}; provenance: see
+    `srgan.tools.provenance`. results.json is {"provenance": ..., "results": results}."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    document = {"provenance": provenance, "results": results}
+    (out_dir / "results.json").write_text(json.dumps(document, indent=2) + "\n")
     (out_dir / "results.md").write_text(results_table(results))
+    (out_dir / "results.tex").write_text(latex_table(results, provenance["protocol"]))
     with (out_dir / "per_image.csv").open("w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=["dataset", "method", "image", *METRIC_NAMES])
         writer.writeheader()
-        writer.writerows(per_image)
+        writer.writerows(per_image)  # None is written as an empty field
+
+
+def number(value: float | None, digits: int, factor: float = 1.0) -> str:
+    """`value * factor` with `digits` decimals, or the missing mark."""
+    return MISSING if value is None else f"{value * factor:.{digits}f}"
+
+
+def niqe_cell(means: dict) -> str:
+    """The NIQE mean, with (k/n) when only k of the n images have a score."""
+    cell = number(means["niqe"], 2)
+    if means["niqe"] is not None and means["niqe_images"] < means["num_images"]:
+        cell += f" ({means['niqe_images']}/{means['num_images']})"
+    return cell
 
 
 def results_table(results: dict) -> str:
-    """Markdown: one row per (dataset, method), PSNR/SSIM on Y (the protocol) and on RGB."""
+    """Markdown: one row per (dataset, method): PSNR/SSIM on Y (the protocol), NIQE (lower is
+    more natural), the grid score in %, then PSNR/SSIM on RGB. The HR row has NIQE only."""
     lines = [
-        "| dataset | method | images | PSNR-Y (dB) | SSIM-Y | PSNR-RGB (dB) | SSIM-RGB |",
-        "|---|---|---|---|---|---|---|",
+        "| dataset | method | images | PSNR-Y (dB) | SSIM-Y | NIQE | grid (%) | PSNR-RGB (dB) "
+        "| SSIM-RGB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    partial = False
     for dataset, methods in results.items():
         for method, m in methods.items():
+            partial |= m["niqe_images"] < m["num_images"]
             lines.append(
-                f"| {dataset} | {method} | {m['num_images']} | {m['psnr_y']:.2f} | "
-                f"{m['ssim_y']:.4f} | {m['psnr_rgb']:.2f} | {m['ssim_rgb']:.4f} |"
+                f"| {dataset} | {method} | {m['num_images']} | {number(m['psnr_y'], 2)} | "
+                f"{number(m['ssim_y'], 4)} | {niqe_cell(m)} | {number(m['grid'], 2, 100)} | "
+                f"{number(m['psnr_rgb'], 2)} | {number(m['ssim_rgb'], 4)} |"
             )
+    lines.append("")
+    lines.append(
+        "NIQE (Mittal et al. 2013) on Y with the same border crop; grid: share of the SR - HR "
+        "error's spectral energy at the pixel-shuffle periods (2 and 4 px)."
+    )
+    if partial:
+        lines.append(
+            "NIQE (k/n): mean over the k of n images at least 96 px on a side after the crop; "
+            f"{MISSING}: no image has one."
+        )
     return "\n".join(lines) + "\n"
 
 

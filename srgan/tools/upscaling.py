@@ -20,11 +20,11 @@ import torch
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-import srgan
 from srgan.evaluation import list_images
+from srgan.files import write_failure_cause
 from srgan.generator import Generator
 from srgan.images import UnreadableImageError, composite_on_white, gray16_to_uint8, open_image
-from srgan.inference import DEFAULT_TILE, upscale_into
+from srgan.inference import upscale_into
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601, the weights of PIL's convert("L")
 SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
@@ -33,23 +33,9 @@ MODE_CONVERSIONS = {"1": "L", "La": "LA", "PA": "RGBA", "RGBa": "RGBA", "RGBX": 
 KEPT_MODES = {"L", "LA", "RGB", "RGBA"}
 OUTPUT_FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}  # file extension: PIL format
 DEFAULT_QUALITY = 95  # JPEG and WebP: upscaled detail is what the output is for
-# Weights that come with the repository, by name; the first is the default.
-SHIPPED_MODELS = ("srresnet_x4_291",)
-SHIPPED_DIR = Path(srgan.__file__).resolve().parents[1] / "checkpoints"
-
-
-def shipped_model_path(name: str) -> Path:
-    """The weights file of the shipped model `name`; FileNotFoundError when it is absent."""
-    if name not in SHIPPED_MODELS:
-        raise ValueError(f"unknown model {name!r}; shipped models: {', '.join(SHIPPED_MODELS)}")
-    path = SHIPPED_DIR / f"{name}.safetensors"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"the shipped model {name} is missing: no file {printable(path)} (a git clone of "
-            "the repository has it); or pass --checkpoint with a checkpoint of your own "
-            "training (.pt) or its export (.safetensors, scripts/export.py)"
-        )
-    return path
+# Twice the largest model scale (x8): beyond it a Lanczos resize only adds pixels, and the
+# output's size (and memory) grows with its square.
+MAX_OUTSCALE = 16
 
 
 def printable(text: object) -> str:
@@ -113,7 +99,7 @@ def upscale(
     image: Image.Image,
     *,
     outscale: float | None = None,
-    tile: int = DEFAULT_TILE,
+    tile: int | None = None,
     tile_overlap: int | None = None,
     precision: str = "fp32",
     progress: bool = False,
@@ -131,8 +117,10 @@ def upscale(
     # RGB or gray (CMYK, LAB, ...) and got converted.
     keeps_profile = image.mode in KEPT_MODES | SIXTEEN_BIT_MODES | MODE_CONVERSIONS.keys() | {"P"}
     icc_profile = image.info.get("icc_profile") if keeps_profile else None
-    if outscale is not None and outscale <= 0:
-        raise ValueError(f"the output scale must be positive, not {outscale}")
+    if outscale is not None and not 0 < outscale <= MAX_OUTSCALE:  # also refuses NaN
+        raise ValueError(
+            f"the output scale must be above 0 and at most {MAX_OUTSCALE}, not {outscale}"
+        )
     width, height = image.size
     result = _run_model(
         generator,
@@ -186,6 +174,8 @@ def plan_outputs(
             files += list_images(path)
         elif path.is_file():
             files.append(path)
+        elif path.exists():  # reading a FIFO or a device would block or never end
+            raise ValueError(f"input {printable(path)} is not a regular file or a folder")
         else:
             raise FileNotFoundError(f"input not found: {printable(path)}")
     pairs, writers = [], {}
@@ -236,6 +226,7 @@ class UpscaleSummary:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)  # output existed, --overwrite not given
     failed: list[Path] = field(default_factory=list)  # not an image, or corrupt
+    unwritten: list[Path] = field(default_factory=list)  # upscaled, but saving it failed
     output_pixels: int = 0
     seconds: float = 0.0
 
@@ -247,13 +238,14 @@ def upscale_files(
     overwrite: bool = False,
     outscale: float | None = None,
     quality: int = DEFAULT_QUALITY,
-    tile: int = DEFAULT_TILE,
+    tile: int | None = None,
     tile_overlap: int | None = None,
     precision: str = "fp32",
     progress: bool = True,
 ) -> UpscaleSummary:
     """Upscale each (input, output) pair, in the format of the output's extension; unreadable
-    inputs are reported and skipped, transparency flattened for JPEG is reported."""
+    inputs and results that cannot be written are reported and skipped (the batch goes on),
+    transparency flattened for JPEG is reported."""
     summary = UpscaleSummary()
     start = time.perf_counter()
     for input_path, output_path in tqdm(pairs, unit="image", disable=not progress):
@@ -286,7 +278,16 @@ def upscale_files(
                 "composited on white (--ext png or webp keeps it)",
                 file=sys.stderr,
             )
-        save_image(result, output_path, quality)
+        try:
+            save_image(result, output_path, quality)
+        except (OSError, ValueError) as error:  # a full disk, or PIL refusing e.g. its size
+            tqdm.write(
+                f"warning: skipping {printable(input_path)}: could not write "
+                f"{printable(output_path)}: {write_failure_cause(error)}",
+                file=sys.stderr,
+            )
+            summary.unwritten.append(input_path)
+            continue
         summary.written.append(output_path)
         summary.output_pixels += result.width * result.height
     summary.seconds = time.perf_counter() - start
