@@ -1,18 +1,18 @@
 """torch.hub entry points: one per model that ships with the repository, named as in the
-shipped-models table (srgan/tools/shipped_models.py).
+shipped-models table (srgan/inference/shipped_models.py).
 
     model = torch.hub.load("/path/to/clone", "srresnet_x4_291", source="local")
     model = torch.hub.load("<owner>/<repo>", "srresnet_x4_291")  # from GitHub, once published
 
 Each returns the generator in eval mode: RGB in [0, 1] of shape (N, 3, H, W) in, RGB in
 [-1, 1] at the model's scale out ((N, 3, 4H, 4W) for srresnet_x4_291).
-`srgan.tools.upscaling.upscale(model, pil_image)` upscales a PIL image with it, in tiles where
+`srgan.inference.upscaling.upscale(model, pil_image)` upscales a PIL image with it, in tiles where
 the image does not fit in memory.
 """
 
-from srgan.inference import load_generator as _load_generator
-from srgan.tools.shipped_models import SHIPPED_MODELS as _SHIPPED_MODELS
-from srgan.tools.shipped_models import shipped_model_path as _shipped_model_path
+from srgan.inference.shipped_models import SHIPPED_MODELS as _SHIPPED_MODELS
+from srgan.inference.shipped_models import shipped_model_path as _shipped_model_path
+from srgan.inference.tiles import load_generator as _load_generator
 
 # Packages torch.hub checks for before loading (imported names are private: torch.hub lists
 # every public callable of this file as a model).

@@ -12,7 +12,7 @@ cd "$repo_root"
 # Where this config keeps its data and run outputs (validated like the training scripts do).
 read -r name scale sample_data train_dir valid_dir < <("$PYTHON_BIN" - "$config" <<'PY'
 import sys
-from srgan.config import ConfigError, load_config
+from srgan.train.config import ConfigError, load_config
 try:
     config = load_config(sys.argv[1], check_paths=False)
 except ConfigError as error:
@@ -26,7 +26,7 @@ PY
 if [ "$sample_data" = 0 ]; then
     for folder in "$train_dir" "$valid_dir"; do
         if [ ! -d "$folder" ]; then
-            "$PYTHON_BIN" -c "import sys; from srgan.tools.datasets import missing_data_hint; print('error: ' + missing_data_hint(sys.argv[1]), file=sys.stderr)" "$folder"
+            "$PYTHON_BIN" -c "import sys; from srgan.datasets.catalog import missing_data_hint; print('error: ' + missing_data_hint(sys.argv[1]), file=sys.stderr)" "$folder"
             exit 2
         fi
     done

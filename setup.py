@@ -18,7 +18,7 @@ from setuptools.command.sdist import sdist
 
 ROOT = Path(__file__).resolve().parent
 # Read as a file, not imported: `import srgan` would import torch, which a build has not got.
-SHIPPED = runpy.run_path(str(ROOT / "srgan" / "tools" / "shipped_models.py"))
+SHIPPED = runpy.run_path(str(ROOT / "srgan" / "inference" / "shipped_models.py"))
 WEIGHT_FILES = [SHIPPED["weights_file_name"](name) for name in SHIPPED["SHIPPED_MODELS"]]
 
 

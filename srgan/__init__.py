@@ -1,20 +1,21 @@
 """SRGAN (Ledig et al., "Photo-Realistic Single Image Super-Resolution Using a Generative
 Adversarial Network", arXiv 1609.04802) in plain PyTorch.
 
-The package's top level is the training core (models, losses, data, config, loop,
-evaluation); `srgan.tools` holds what is built on it (download, upscaling files, export,
-benchmark) and `srgan.commands` the command-line entry points. Imports point that way only.
+Subpackages, one concern each: `models` (the networks and losses), `data` (images,
+degradation, training crops), `train` (the two-stage schedule), `eval` (the evaluation
+protocol), `inference` (using a trained generator), `datasets` (downloads), `benchmark`
+(speed) and `commands` (the command-line entry points).
 """
 
 from srgan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from srgan.config import Config, ConfigError, load_config
-from srgan.degradation import degrade_batch, degrade_image
-from srgan.discriminator import Discriminator
-from srgan.generator import Generator, GeneratorSpec
-from srgan.imresize import imresize, imresize_torch
-from srgan.inference import load_generator, upscale_tensor
-from srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss
-from srgan.metrics import image_metrics, psnr, rgb_to_y, ssim
+from srgan.data.degradation import degrade_batch, degrade_image
+from srgan.data.imresize import imresize, imresize_torch
+from srgan.eval.metrics import image_metrics, psnr, rgb_to_y, ssim
+from srgan.inference.tiles import load_generator, upscale_tensor
+from srgan.models.discriminator import Discriminator
+from srgan.models.generator import Generator, GeneratorSpec
+from srgan.models.losses import ContentLoss, discriminator_loss, generator_adversarial_loss
+from srgan.train.config import Config, ConfigError, load_config
 
 __all__ = [
     "CheckpointError",

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from srgan.files import UnsafeFileError, atomic_write, load_state_file
-from srgan.generator import Generator, GeneratorSpec, spec_mismatch
+from srgan.models.generator import Generator, GeneratorSpec, spec_mismatch
 
 FORMAT = "srgan-checkpoint"
 VERSION = 1

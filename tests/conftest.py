@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from srgan.commands.common import stage_main
-from srgan.losses import ContentLoss
+from srgan.models.losses import ContentLoss
 
 # The tests use tiny tensors: on a shared 2-core machine a second intra-op thread only spins
 # against other processes (20 tiny generator steps: 0.3 s with one thread, up to 9 s with two).

@@ -16,17 +16,17 @@ import torch
 from conftest import SCRIPT_ENV
 from PIL import Image
 
-from srgan.data import TrainCrops
-from srgan.degradation import degrade_batch
-from srgan.discriminator import Discriminator
-from srgan.generator import Generator, GeneratorSpec
-from srgan.images import read_image
-from srgan.runtime import Runtime
-from srgan.steps import Network, pretrain_step
-from srgan.tools import hardware
-from srgan.tools.benchmark import gan_variants, markdown_table, run_benchmark
-from srgan.tools.hardware import Timing, count_flops, measure_rate
-from srgan.tools.training_speed import Variant, Workload, naive_pair, training_variants
+from srgan.benchmark import hardware
+from srgan.benchmark.hardware import Timing, count_flops, measure_rate
+from srgan.benchmark.measure import gan_variants, markdown_table, run_benchmark
+from srgan.benchmark.training_speed import Variant, Workload, naive_pair, training_variants
+from srgan.data.crops import TrainCrops
+from srgan.data.degradation import degrade_batch
+from srgan.data.images import read_image
+from srgan.models.discriminator import Discriminator
+from srgan.models.generator import Generator, GeneratorSpec
+from srgan.train.runtime import Runtime
+from srgan.train.steps import Network, pretrain_step
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -322,7 +322,7 @@ def pipeline_and_naive_batches(
         plan = crops.plan(seed=3, stage=0, epoch=0, step_in_epoch=step, batch_size=8)
         # Every flip/transpose combination once per batch.
         plan = dataclasses.replace(plan, transform=np.roll(np.arange(8), step))
-        hr_image = crops.crops(plan).float() / 255  # as srgan/loop.py does
+        hr_image = crops.crops(plan).float() / 255  # as srgan/train/loop.py does
         pipeline = (degrade_batch(hr_image, 4, "bicubic"), hr_image)
         pairs = [
             naive_pair(paths[index], top, left, transform, crop_size, 4)

@@ -30,7 +30,7 @@ from PIL import Image
 from srgan.checkpoint import generator_from_checkpoint, load_checkpoint
 from srgan.commands import pretrain as pretrain_command
 from srgan.commands import train as train_command
-from srgan.stages import pretrain
+from srgan.train.stages import pretrain
 
 # The flags every training script shares (srgan/commands/common.py); each script's own come
 # from its source.

@@ -9,10 +9,10 @@ import torchvision.models
 from conftest import TINY_RUN_NAME, run_in_process
 from test_resume import write_generator_checkpoint
 
-import srgan.losses
-from srgan.stages import train_gan
+import srgan.models.losses
+from srgan.train.stages import train_gan
 
-LOAD_VGG_FEATURES = srgan.losses.load_vgg_features
+LOAD_VGG_FEATURES = srgan.models.losses.load_vgg_features
 VGG19 = torchvision.models.vgg19
 
 GAN_PREFIX = f"srgan_x4_{TINY_RUN_NAME}"
@@ -25,7 +25,7 @@ def no_vgg(*args, **kwargs):
 @pytest.fixture
 def gan_args(tiny_config_args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A tiny GAN run in tmp_path/run, from a fresh pretrained file; building a VGG fails."""
-    monkeypatch.setattr(srgan.losses, "load_vgg_features", no_vgg)
+    monkeypatch.setattr(srgan.models.losses, "load_vgg_features", no_vgg)
     monkeypatch.setattr("torchvision.models.vgg19", no_vgg)
     pretrained = write_generator_checkpoint(tmp_path / "pretrained.pt")
     # imagenet weights cannot be downloaded here: a VGG run would fail even without the patch.
@@ -68,7 +68,7 @@ def test_a_resume_that_changes_the_content_loss_is_refused(
         train_gan, [*args, "--set", "gan.content_loss=mse", "--max-steps", "2"], monkeypatch, capsys
     )
     assert code == 0, err
-    monkeypatch.setattr(srgan.losses, "load_vgg_features", LOAD_VGG_FEATURES)
+    monkeypatch.setattr(srgan.models.losses, "load_vgg_features", LOAD_VGG_FEATURES)
     monkeypatch.setattr("torchvision.models.vgg19", VGG19)
     resumed = [*args, "--set", "gan.content_loss=vgg22", "--set", "gan.vgg_weights=random"]
     code, _, err = run_in_process(

@@ -8,13 +8,13 @@ import torch
 from conftest import TINY_RUN_NAME, describe, run_script
 
 from srgan.checkpoint import load_checkpoint
-from srgan.config import RuntimeConfig
-from srgan.degradation import degrade_batch
-from srgan.discriminator import Discriminator
-from srgan.generator import Generator
-from srgan.losses import ContentLoss
-from srgan.runtime import Runtime, setup_runtime
-from srgan.steps import LossWeights, Network, gan_step, pretrain_step
+from srgan.data.degradation import degrade_batch
+from srgan.models.discriminator import Discriminator
+from srgan.models.generator import Generator
+from srgan.models.losses import ContentLoss
+from srgan.train.config import RuntimeConfig
+from srgan.train.runtime import Runtime, setup_runtime
+from srgan.train.steps import LossWeights, Network, gan_step, pretrain_step
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

@@ -18,8 +18,8 @@ import torch
 from conftest import REPO, SCRIPT_ENV, SCRIPTS, TINY_RUN_NAME, describe
 
 from srgan.checkpoint import load_checkpoint
-from srgan.discriminator import Discriminator
-from srgan.generator import Generator
+from srgan.models.discriminator import Discriminator
+from srgan.models.generator import Generator
 
 # Global batch 4 (2 samples per rank); 3 images x 4 crops = 3 steps per epoch, so the two-process
 # runs validate on rank 0 once (step 3) while rank 1 waits, and checkpoint at steps 2 and 4.
@@ -87,7 +87,7 @@ def parameter_names(module: torch.nn.Module) -> set[str]:
 
 
 def tiny_generator() -> Generator:
-    # The tiny config's model, built as srgan/stages.py seeds it (config.seed = 0).
+    # The tiny config's model, built as srgan/train/stages.py seeds it (config.seed = 0).
     torch.manual_seed(0)
     return Generator(scale=4, num_blocks=2, num_channels=8)
 
@@ -199,12 +199,14 @@ def test_two_rank_gan_checkpoint_resumes_in_one_process(
 def train_and_save_ranks() -> None:
     """Script mode: run one stage like scripts/pretrain.py / train.py, then save each rank's
     modules, captured from the stage the loop ran, to <run-dir>/rank{R}.pt."""
-    import srgan.stages
+    import srgan.train.stages
     from srgan.commands.common import stage_main
-    from srgan.loop import Stage
+    from srgan.train.loop import Stage
 
-    stage_fn = {"pretrain": srgan.stages.pretrain, "gan": srgan.stages.train_gan}[sys.argv.pop(1)]
-    run_stage = srgan.stages.run_stage
+    stage_fn = {"pretrain": srgan.train.stages.pretrain, "gan": srgan.train.stages.train_gan}[
+        sys.argv.pop(1)
+    ]
+    run_stage = srgan.train.stages.run_stage
 
     def run_stage_and_save(stage: Stage, **kwargs: Any) -> dict:
         result = run_stage(stage, **kwargs)
@@ -212,7 +214,7 @@ def train_and_save_ranks() -> None:
         torch.save(states, kwargs["paths"].log_dir / f"rank{kwargs['runtime'].rank}.pt")
         return result
 
-    srgan.stages.run_stage = run_stage_and_save
+    srgan.train.stages.run_stage = run_stage_and_save
     stage_main(stage_fn, f"test run (rank {os.environ.get('RANK', 0)})", __doc__)
 
 

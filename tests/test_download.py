@@ -1,4 +1,4 @@
-"""Tests for srgan/tools/download.py (with datasets.py and fetch.py) and its command line,
+"""Tests for srgan/datasets/install.py (with datasets.py and fetch.py) and its command line,
 against a local HTTP server and local folders. The last tests install the real sets from
 ../shared (next to the repository) when it is there."""
 
@@ -19,7 +19,9 @@ import pytest
 from PIL import Image
 
 from srgan.commands import download as command
-from srgan.tools import datasets, download, fetch
+from srgan.datasets import catalog as datasets
+from srgan.datasets import fetch
+from srgan.datasets import install as download
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "scripts" / "download_data.py"
@@ -54,7 +56,7 @@ def tar_gz_bytes(members: dict[str, bytes]) -> bytes:
 
 
 def manifest_text(files: dict[str, bytes]) -> str:
-    """A manifest in the format of srgan/tools/manifests and `sha256sum`."""
+    """A manifest in the format of srgan/datasets/manifests and `sha256sum`."""
     return "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in files.items())
 
 

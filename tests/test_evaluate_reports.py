@@ -13,12 +13,12 @@ import torch
 from conftest import TINY_RUN_NAME, describe, run_script, smooth_image
 from PIL import Image
 
-from srgan.data import load_validation_images
-from srgan.grid_score import grid_score
-from srgan.imresize import modcrop
-from srgan.inference import load_generator
-from srgan.niqe import image_niqe
-from srgan.validation import validate
+from srgan.data.crops import load_validation_images
+from srgan.data.imresize import modcrop
+from srgan.eval.grid_score import grid_score
+from srgan.eval.niqe import image_niqe
+from srgan.inference.tiles import load_generator
+from srgan.train.validation import validate
 
 
 @pytest.fixture(scope="module")

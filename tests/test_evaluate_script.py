@@ -10,10 +10,10 @@ from conftest import TINY_RUN_NAME, describe, run_script, smooth_image
 from PIL import Image
 
 from srgan.checkpoint import load_checkpoint, save_checkpoint
-from srgan.data import load_validation_images
-from srgan.inference import load_generator
-from srgan.panels import PANEL_GAP
-from srgan.validation import validate
+from srgan.data.crops import load_validation_images
+from srgan.eval.panels import PANEL_GAP
+from srgan.inference.tiles import load_generator
+from srgan.train.validation import validate
 
 
 def test_evaluate_checkpoint_writes_results_images_and_comparisons(

@@ -7,17 +7,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srgan.degradation import degrade_image
-from srgan.evaluation import (
+from srgan.data.degradation import degrade_image
+from srgan.data.images import read_image
+from srgan.data.imresize import modcrop
+from srgan.eval.panels import PANEL_GAP, comparison_image, texture_window
+from srgan.eval.protocol import (
     bicubic_upscale,
     dataset_name,
     evaluate_folder,
     list_images,
     nearest_upscale,
 )
-from srgan.images import read_image
-from srgan.imresize import modcrop
-from srgan.panels import PANEL_GAP, comparison_image, texture_window
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "shared/benchmarks"
 

@@ -15,9 +15,7 @@ from safetensors.torch import save_file
 from test_upscale import save_generator_checkpoint
 
 from srgan.checkpoint import CheckpointError
-from srgan.generator import Generator
-from srgan.inference import load_generator
-from srgan.tools.export import (
+from srgan.inference.export import (
     check_program,
     check_safetensors,
     export_onnx,
@@ -25,6 +23,8 @@ from srgan.tools.export import (
     export_safetensors,
     onnx_declared_shapes,
 )
+from srgan.inference.tiles import load_generator
+from srgan.models.generator import Generator
 
 
 @pytest.fixture(scope="module")

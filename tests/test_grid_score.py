@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from skimage.transform import resize
 
-from srgan.grid_score import grid_score, grid_score_of_residual, harmonic_mask
-from srgan.metrics import rgb_to_y
+from srgan.eval.grid_score import grid_score, grid_score_of_residual, harmonic_mask
+from srgan.eval.metrics import rgb_to_y
 
 SIZE = (384, 448)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from srgan.imresize import imresize, imresize_torch, modcrop
+from srgan.data.imresize import imresize, imresize_torch, modcrop
 
 
 def smooth_image(height: int, width: int) -> np.ndarray:

@@ -21,9 +21,9 @@ import torchvision
 from torch import nn
 from torchvision.models import VGG19_Weights
 
-from srgan import losses
-from srgan.generator import Generator
-from srgan.losses import (
+from srgan.models import losses
+from srgan.models.generator import Generator
+from srgan.models.losses import (
     ContentLoss,
     VGGWeightsError,
     discriminator_loss,

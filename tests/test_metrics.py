@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from srgan.metrics import gray_from_rgb, image_metrics, psnr, rgb_to_y, ssim
+from srgan.eval.metrics import gray_from_rgb, image_metrics, psnr, rgb_to_y, ssim
 
 
 def random_image(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:

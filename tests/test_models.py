@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from srgan.discriminator import Discriminator
-from srgan.generator import Generator
+from srgan.models.discriminator import Discriminator
+from srgan.models.generator import Generator
 
 PAPER_GENERATOR_PARAMETERS = 1_549_462  # x4 SRResNet, 16 blocks of 64 channels
 PAPER_DISCRIMINATOR_PARAMETERS = 23_565_505  # 96 px crops

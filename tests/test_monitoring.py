@@ -9,10 +9,10 @@ import pytest
 from conftest import run_in_process
 from PIL import Image
 
-from srgan import samples
-from srgan.evaluation import make_eval_image
-from srgan.samples import SampleStrips, looks_untrained
-from srgan.stages import pretrain
+from srgan.eval.protocol import make_eval_image
+from srgan.train import samples
+from srgan.train.samples import SampleStrips, looks_untrained
+from srgan.train.stages import pretrain
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from conftest import REPO
 from scipy.ndimage import gaussian_filter
 from skimage import data
 
-from srgan.images import read_image
-from srgan.metrics import rgb_to_y
-from srgan.niqe import image_niqe, niqe, niqe_luma, pristine_model
+from srgan.data.images import read_image
+from srgan.eval.metrics import rgb_to_y
+from srgan.eval.niqe import image_niqe, niqe, niqe_luma, pristine_model
 
 BABOON = REPO.parent / "shared" / "benchmarks" / "Set14" / "HR" / "baboon.png"
 MODEL_SHA256 = "2a7c182a68c9e7f1b2e2e5ec723279d6f65d912b6fcaf37eb2bf03d7367c4296"
@@ -80,7 +80,7 @@ def test_bad_shapes_are_refused() -> None:
 
 
 def test_the_pristine_model_ships_with_its_notice() -> None:
-    model_dir = REPO / "srgan" / "niqe_model"
+    model_dir = REPO / "srgan" / "eval" / "niqe_model"
     model_file = model_dir / "niqe_pris_params.npz"
     assert hashlib.sha256(model_file.read_bytes()).hexdigest() == MODEL_SHA256
     assert "The University of Texas at Austin" in (model_dir / "NOTICE.txt").read_text()
@@ -89,5 +89,5 @@ def test_the_pristine_model_ships_with_its_notice() -> None:
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-data"
-    ]["srgan"]
+    ]["srgan.eval"]
     assert {"niqe_model/*.npz", "niqe_model/*.txt"} <= set(package_data)

@@ -13,13 +13,13 @@ import torch
 from conftest import TinyDataset, run_in_process
 
 from srgan.checkpoint import load_checkpoint, non_finite_weight
-from srgan.config import load_config
-from srgan.data import TrainCrops, load_images
-from srgan.generator import Generator
-from srgan.loop import Interrupted, NonFiniteLossError, RunPaths, Stage, run_stage
-from srgan.runtime import Runtime
-from srgan.stages import pretrain
-from srgan.steps import Network, pretrain_step
+from srgan.data.crops import TrainCrops, load_images
+from srgan.models.generator import Generator
+from srgan.train.config import load_config
+from srgan.train.loop import Interrupted, NonFiniteLossError, RunPaths, Stage, run_stage
+from srgan.train.runtime import Runtime
+from srgan.train.stages import pretrain
+from srgan.train.steps import Network, pretrain_step
 
 PREFIX = "srresnet_x4_tiny"
 
@@ -150,7 +150,7 @@ def test_a_nan_through_the_script_is_one_line_naming_the_last_finite_checkpoint(
         steps.append(len(steps) + 1)
         return {"pixel": torch.tensor(float("nan"))} if len(steps) == 3 else losses
 
-    monkeypatch.setattr("srgan.stages.pretrain_step", diverging_step)
+    monkeypatch.setattr("srgan.train.stages.pretrain_step", diverging_step)
     args = [*tiny_config_args, "--run-dir", str(tmp_path / "run"), "--checkpoint-every", "1"]
     code, _, err = run_in_process(pretrain, [*args, "--max-steps", "4"], monkeypatch, capsys)
     assert code == 1, err

@@ -14,8 +14,8 @@ import torch
 from conftest import REPO, SCRIPT_ENV
 from PIL import Image
 
-from srgan.generator import Generator
-from srgan.tools.shipped_models import SHIPPED_MODELS, weights_file_name
+from srgan.inference.shipped_models import SHIPPED_MODELS, weights_file_name
+from srgan.models.generator import Generator
 
 # What a build reads; copied so that setuptools' build/ and egg-info land in tmp_path, not in
 # the working tree.

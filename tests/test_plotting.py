@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srgan import plotting
-from srgan.plotting import (
+from srgan.train import plotting
+from srgan.train.plotting import (
     build_panels,
     format_step,
     format_tick,

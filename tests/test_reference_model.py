@@ -13,9 +13,9 @@ import pytest
 import torch
 from conftest import REPO
 
-from srgan.evaluation import evaluate_folder, list_images, make_eval_image, model_upscaler
-from srgan.images import read_image
-from srgan.inference import load_generator, upscale_tensor
+from srgan.data.images import read_image
+from srgan.eval.protocol import evaluate_folder, list_images, make_eval_image, model_upscaler
+from srgan.inference.tiles import load_generator, upscale_tensor
 
 SHIPPED = REPO / "checkpoints" / "srresnet_x4_291.safetensors"
 CARD = REPO / "checkpoints" / "MODEL_CARD.md"

@@ -2,9 +2,9 @@
 
 import subprocess
 
-from srgan.tools import provenance
-from srgan.tools.latex_table import latex_escape, latex_table
-from srgan.tools.report import results_table
+from srgan.eval import provenance
+from srgan.eval.latex_table import latex_escape, latex_table
+from srgan.eval.report import results_table
 
 
 def means(psnr=None, ssim=None, niqe=None, grid=None, niqe_images=0, num_images=2) -> dict:
@@ -90,5 +90,5 @@ def test_code_version_of_another_checkout_is_not_ours(monkeypatch, tmp_path) -> 
     outputs[("rev-parse", "--show-toplevel")] = str(provenance.PACKAGE_ROOT)
     outputs[("status", "--porcelain")] = ""
     assert provenance.code_version() == {"commit": "f" * 40, "dirty": False}
-    outputs[("status", "--porcelain")] = " M srgan/niqe.py"
+    outputs[("status", "--porcelain")] = " M srgan/eval/niqe.py"
     assert provenance.code_version() == {"commit": "f" * 40, "dirty": True}

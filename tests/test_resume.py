@@ -25,15 +25,15 @@ import torch
 from conftest import PARALLEL_SCRIPTS, SCRIPT_ENV, SCRIPTS, TinyDataset, describe
 
 from srgan.checkpoint import load_checkpoint, save_checkpoint
-from srgan.config import load_config
-from srgan.data import TrainCrops, load_images, load_validation_images
-from srgan.discriminator import Discriminator
-from srgan.generator import Generator
-from srgan.loop import RunPaths, Stage, run_stage
-from srgan.losses import ContentLoss
-from srgan.run_folder import resumable_checkpoints
-from srgan.runtime import Runtime
-from srgan.steps import LossWeights, Network, gan_step, pretrain_step
+from srgan.data.crops import TrainCrops, load_images, load_validation_images
+from srgan.models.discriminator import Discriminator
+from srgan.models.generator import Generator
+from srgan.models.losses import ContentLoss
+from srgan.train.config import load_config
+from srgan.train.loop import RunPaths, Stage, run_stage
+from srgan.train.run_folder import resumable_checkpoints
+from srgan.train.runtime import Runtime
+from srgan.train.steps import LossWeights, Network, gan_step, pretrain_step
 
 # 20 epochs of one step each (3 tiny images, batch 2); the GAN's learning rate drops after 10.
 # The last few steps are a margin: on a busy machine the signal may land steps after its aim.

@@ -26,9 +26,9 @@ from srgan.checkpoint import (
     save_checkpoint,
 )
 from srgan.commands.common import resume_command
-from srgan.data import load_images, load_validation_images
-from srgan.run_folder import ORPHAN_SECONDS, find_resume_checkpoint, prune_checkpoints
-from srgan.stages import pretrain, train_gan
+from srgan.data.crops import load_images, load_validation_images
+from srgan.train.run_folder import ORPHAN_SECONDS, find_resume_checkpoint, prune_checkpoints
+from srgan.train.stages import pretrain, train_gan
 
 PREFIX = "srresnet_x4_tiny"
 

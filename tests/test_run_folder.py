@@ -14,17 +14,17 @@ from conftest import TINY_RUN_NAME, TinyDataset, run_in_process
 from PIL import Image
 from test_resume import write_generator_checkpoint
 
-from srgan.config import load_config
-from srgan.data import TrainCrops, load_images, load_validation_images
+from srgan.data.crops import TrainCrops, load_images, load_validation_images
 from srgan.files import WriteError
-from srgan.generator import Generator
-from srgan.loop import Interrupted, RunPaths, Stage, run_stage
-from srgan.metrics_log import MetricsLog
-from srgan.run_folder import LOCK_NAME, RunLock
-from srgan.runtime import Runtime
-from srgan.stages import pretrain, train_gan
-from srgan.steps import Network, pretrain_step
-from srgan.tools.export import export_safetensors
+from srgan.inference.export import export_safetensors
+from srgan.models.generator import Generator
+from srgan.train.config import load_config
+from srgan.train.loop import Interrupted, RunPaths, Stage, run_stage
+from srgan.train.metrics_log import MetricsLog
+from srgan.train.run_folder import LOCK_NAME, RunLock
+from srgan.train.runtime import Runtime
+from srgan.train.stages import pretrain, train_gan
+from srgan.train.steps import Network, pretrain_step
 
 PREFIX = f"srresnet_x4_{TINY_RUN_NAME}"
 

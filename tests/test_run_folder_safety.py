@@ -15,9 +15,9 @@ import torch
 from conftest import TINY_RUN_NAME, run_in_process
 from test_robustness import write_step_checkpoints
 
-from srgan.metrics_log import MetricsLog, read_metrics
-from srgan.run_folder import prune_checkpoints, stored_checkpoints
-from srgan.stages import pretrain
+from srgan.train.metrics_log import MetricsLog, read_metrics
+from srgan.train.run_folder import prune_checkpoints, stored_checkpoints
+from srgan.train.stages import pretrain
 
 PREFIX = f"srresnet_x4_{TINY_RUN_NAME}"
 FULL_DISK = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -154,7 +154,7 @@ def test_a_full_disk_at_the_lock_is_one_line_exit_1(
 ) -> None:
     run_dir = tmp_path / "run"
     monkeypatch.setattr(
-        "srgan.run_folder.open",
+        "srgan.train.run_folder.open",
         lambda path, mode: FullDiskFile(open(path, mode)),  # noqa: SIM115
         raising=False,
     )

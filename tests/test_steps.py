@@ -12,15 +12,15 @@ import pytest
 import torch
 from torch import nn
 
-from srgan.config import load_config
-from srgan.degradation import degrade_batch
-from srgan.discriminator import Discriminator
-from srgan.generator import Generator
-from srgan.losses import ContentLoss, discriminator_loss
-from srgan.metrics_log import MetricsLog
-from srgan.runtime import Runtime
-from srgan.stages import prepare_network
-from srgan.steps import LossWeights, Network, gan_step, pretrain_step
+from srgan.data.degradation import degrade_batch
+from srgan.models.discriminator import Discriminator
+from srgan.models.generator import Generator
+from srgan.models.losses import ContentLoss, discriminator_loss
+from srgan.train.config import load_config
+from srgan.train.metrics_log import MetricsLog
+from srgan.train.runtime import Runtime
+from srgan.train.stages import prepare_network
+from srgan.train.steps import LossWeights, Network, gan_step, pretrain_step
 
 CPU_FP32 = Runtime(torch.device("cpu"), amp_dtype=None, channels_last=False)
 CROP = 32

@@ -13,11 +13,11 @@ from PIL import Image
 
 from srgan.checkpoint import save_checkpoint
 from srgan.commands.upscale import main as upscale_main
-from srgan.generator import Generator
-from srgan.inference import load_generator, receptive_radius, upscale_tensor
-from srgan.tools import shipped_models, upscaling
-from srgan.tools.export import export_safetensors
-from srgan.tools.upscaling import convert_for_format, plan_outputs, upscale, upscale_files
+from srgan.inference import shipped_models, upscaling
+from srgan.inference.export import export_safetensors
+from srgan.inference.tiles import load_generator, receptive_radius, upscale_tensor
+from srgan.inference.upscaling import convert_for_format, plan_outputs, upscale, upscale_files
+from srgan.models.generator import Generator
 
 SCALE = 4
 

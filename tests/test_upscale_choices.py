@@ -9,17 +9,17 @@ import torch
 from PIL import Image
 
 from srgan.commands import upscale as upscale_command
-from srgan.generator import Generator, GeneratorSpec
-from srgan.inference import upscale_tensor
-from srgan.tile_size import (
+from srgan.inference import shipped_models
+from srgan.inference.export import export_safetensors
+from srgan.inference.tile_size import (
     FALLBACK_TILE,
     MEMORY_SHARE,
     SMALLEST_TILE,
     bytes_per_lr_pixel,
     choose_tile,
 )
-from srgan.tools import shipped_models
-from srgan.tools.export import export_safetensors
+from srgan.inference.tiles import upscale_tensor
+from srgan.models.generator import Generator, GeneratorSpec
 
 PAPER_MODEL = GeneratorSpec(scale=4, num_blocks=16, num_channels=64)
 OVERLAP = 40  # the paper model's receptive radius
@@ -78,7 +78,7 @@ def test_bf16_runs_where_native(
 
 
 def test_bf16_refusal_names_the_gpu_kind() -> None:
-    # On CUDA the same check (srgan.runtime.bf16_native) answers for pre-Ampere GPUs.
+    # On CUDA the same check (srgan.train.runtime.bf16_native) answers for pre-Ampere GPUs.
     device = torch.device("cuda")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(upscale_command, "bf16_native", lambda device: False)
@@ -118,11 +118,11 @@ def test_automatic_tiling_gives_the_untiled_result(monkeypatch: pytest.MonkeyPat
         chosen.append(real_choose(*args, **kwargs))
         return chosen[-1]
 
-    monkeypatch.setattr("srgan.inference.choose_tile", spy)
+    monkeypatch.setattr("srgan.inference.tiles.choose_tile", spy)
     # Little memory left: the image is tiled, and the tiles make the same image.
-    monkeypatch.setattr("srgan.inference.available_memory", lambda device: 10**6)
+    monkeypatch.setattr("srgan.inference.tiles.available_memory", lambda device: 10**6)
     assert torch.allclose(upscale_tensor(generator, lr_image, tile=None), whole, atol=1e-5)
     assert chosen[-1] == SMALLEST_TILE < 70
-    monkeypatch.setattr("srgan.inference.available_memory", lambda device: 8 * GIB)
+    monkeypatch.setattr("srgan.inference.tiles.available_memory", lambda device: 8 * GIB)
     assert torch.equal(upscale_tensor(generator, lr_image, tile=None), whole)
     assert chosen[-1] == 0

@@ -11,9 +11,9 @@ import pytest
 import torch
 from test_upscale import rgb_image, run_upscale_command, save_generator_checkpoint
 
-from srgan.generator import Generator
-from srgan.tools import upscaling
-from srgan.tools.upscaling import upscale as upscale_image
+from srgan.inference import upscaling
+from srgan.inference.upscaling import upscale as upscale_image
+from srgan.models.generator import Generator
 
 
 @pytest.fixture

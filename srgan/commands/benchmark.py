@@ -5,7 +5,7 @@
 
 Times only the precisions the hardware runs natively, caps every measurement by time (the
 default CPU run takes a few minutes), and prints one markdown table at the end, ready for the
-README. srgan/tools/benchmark.py and the modules it names describe what each number is.
+README. srgan/benchmark/measure.py and the modules it names describe what each number is.
 """
 
 import argparse
@@ -15,17 +15,17 @@ from pathlib import Path
 
 import torch
 
-from srgan.commands.common import HelpFormatter, run_main
-from srgan.data import check_images
-from srgan.images import find_images
-from srgan.runtime import use_fast_cuda_kernels
-from srgan.tools.benchmark import (
+from srgan.benchmark.measure import (
     DEFAULT_SECONDS,
     markdown_table,
     run_benchmark,
     synthesize_images,
 )
-from srgan.tools.training_speed import Workload
+from srgan.benchmark.training_speed import Workload
+from srgan.commands.common import HelpFormatter, run_main
+from srgan.data.crops import check_images
+from srgan.data.images import find_images
+from srgan.train.runtime import use_fast_cuda_kernels
 
 DIV2K_TRAIN = Path("data/DIV2K_train_HR")
 

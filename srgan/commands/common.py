@@ -11,15 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from srgan.checkpoint import CheckpointError
-from srgan.config import Config, ConfigError, load_config
+from srgan.datasets.catalog import missing_data_hint
 from srgan.files import WriteError
-from srgan.loop import RunPaths
-from srgan.losses import VGGWeightsError
-from srgan.metrics_log import NonFiniteLossError
-from srgan.run_folder import RunFolderError, RunLock
-from srgan.runtime import Runtime, setup_runtime, shutdown
-from srgan.signals import Interrupted
-from srgan.tools.datasets import missing_data_hint
+from srgan.models.losses import VGGWeightsError
+from srgan.train.config import Config, ConfigError, load_config
+from srgan.train.loop import RunPaths
+from srgan.train.metrics_log import NonFiniteLossError
+from srgan.train.run_folder import RunFolderError, RunLock
+from srgan.train.runtime import Runtime, setup_runtime, shutdown
+from srgan.train.signals import Interrupted
 
 # Errors a user can fix (their input, their files): one line and exit code 2, no traceback.
 USER_ERRORS = (

@@ -9,7 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from srgan.tools import datasets, download
+from srgan.datasets import catalog as datasets
+from srgan.datasets import install as download
 
 
 def _describe_sets() -> str:
@@ -33,7 +34,7 @@ def _describe_sets() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line interface; choices come from `srgan.tools.datasets.DATASETS`."""
+    """The command-line interface; choices come from `srgan.datasets.catalog.DATASETS`."""
     parser = argparse.ArgumentParser(
         description=(
             "Download datasets, check them (against the SHA-256 manifest of each image where the\n"

@@ -21,8 +21,9 @@ from PIL import Image
 
 from srgan.checkpoint import CheckpointError, generator_from_checkpoint
 from srgan.commands.common import HelpFormatter, run_main
-from srgan.degradation import MAX_GAUSSIAN_SIGMA, MIN_GAUSSIAN_SIGMA
-from srgan.evaluation import (
+from srgan.data.degradation import MAX_GAUSSIAN_SIGMA, MIN_GAUSSIAN_SIGMA
+from srgan.datasets.catalog import missing_data_hint
+from srgan.eval.protocol import (
     REFERENCE,
     bicubic_upscale,
     dataset_name,
@@ -33,12 +34,11 @@ from srgan.evaluation import (
     nearest_upscale,
     reference_row,
 )
+from srgan.eval.provenance import evaluation_provenance, protocol_settings
+from srgan.eval.report import write_comparisons, write_results
 from srgan.files import check_writable_folder
-from srgan.inference import read_weights
-from srgan.run_folder import archive_folder, move_aside
-from srgan.tools.datasets import missing_data_hint
-from srgan.tools.provenance import evaluation_provenance, protocol_settings
-from srgan.tools.report import write_comparisons, write_results
+from srgan.inference.tiles import read_weights
+from srgan.train.run_folder import archive_folder, move_aside
 
 BASELINES = {"bicubic": bicubic_upscale, "nearest": nearest_upscale}
 

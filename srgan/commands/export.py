@@ -18,8 +18,7 @@ from pathlib import Path
 
 from srgan.checkpoint import generator_from_checkpoint
 from srgan.commands.common import run_main
-from srgan.inference import read_weights
-from srgan.tools.export import (
+from srgan.inference.export import (
     CHECK_HEIGHT,
     CHECK_WIDTH,
     ONNX_OPSET,
@@ -31,6 +30,7 @@ from srgan.tools.export import (
     export_safetensors,
     onnx_declared_shapes,
 )
+from srgan.inference.tiles import read_weights
 
 EXPORTERS = {
     "onnx": (export_onnx, check_onnx),

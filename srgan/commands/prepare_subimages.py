@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from srgan.images import find_images, read_image
+from srgan.data.images import find_images, read_image
 
 
 def tile_starts(length: int, size: int, step: int, min_remainder: int) -> list[int]:

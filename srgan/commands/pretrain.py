@@ -5,7 +5,7 @@ torchrun --nproc_per_node=4 scripts/pretrain.py --config config.json
 """
 
 from srgan.commands.common import stage_main
-from srgan.stages import pretrain
+from srgan.train.stages import pretrain
 
 
 def main() -> None:

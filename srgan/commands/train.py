@@ -8,7 +8,7 @@ trained with the perceptual loss in the learning-rate phases of gan.lr_phases.
 """
 
 from srgan.commands.common import stage_main
-from srgan.stages import train_gan
+from srgan.train.stages import train_gan
 
 
 def main() -> None:

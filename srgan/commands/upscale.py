@@ -20,15 +20,14 @@ import torch
 
 from srgan.commands.common import run_main
 from srgan.files import check_writable_folder
-from srgan.inference import (
+from srgan.inference.shipped_models import DEFAULT_MODEL, SHIPPED_MODELS, shipped_model_path
+from srgan.inference.tiles import (
     PRECISIONS,
     autocast_dtype,
     load_generator,
     receptive_radius,
 )
-from srgan.runtime import bf16_native
-from srgan.tools.shipped_models import DEFAULT_MODEL, SHIPPED_MODELS, shipped_model_path
-from srgan.tools.upscaling import (
+from srgan.inference.upscaling import (
     DEFAULT_QUALITY,
     MAX_OUTSCALE,
     OUTPUT_FORMATS,
@@ -36,6 +35,7 @@ from srgan.tools.upscaling import (
     printable,
     upscale_files,
 )
+from srgan.train.runtime import bf16_native
 
 DEFAULT_OUTPUT = Path("results/upscaled")
 

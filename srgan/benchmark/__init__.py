@@ -1,0 +1,1 @@
+"""Speed: this machine's ceilings, training-step and data-pipeline measurements."""

@@ -1,0 +1,1 @@
+"""Images in, training batches out: reading, MATLAB imresize, degradation, crops, sample data."""

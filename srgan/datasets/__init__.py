@@ -1,0 +1,1 @@
+"""Datasets: the catalogue, checksummed resumable downloads, installation."""

@@ -1,0 +1,1 @@
+"""Using a trained generator: weights, tiled upscaling, export, the shipped models."""

@@ -1,0 +1,204 @@
+"""Using a trained generator: load it (checkpoint or safetensors export) and upscale in tiles.
+
+Tiling keeps peak memory bounded by the tile size, not the image size. Every tile is run with
+as much LR context on each side as one output pixel can see (`receptive_radius`), so a tiled
+result equals the untiled one up to float rounding: no seams, whatever the weights.
+"""
+
+import itertools
+import math
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
+from tqdm import tqdm
+
+from srgan.checkpoint import CheckpointError, generator_from_checkpoint, load_checkpoint
+from srgan.inference.tile_size import available_memory, choose_tile
+from srgan.models.generator import Generator, GeneratorSpec
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+SAFETENSORS_FORMAT = "srgan-generator"  # metadata["format"] of our safetensors exports
+
+# write(hr_rows, hr_cols, sr_tile): receives each finished SR tile, float32 (N, 3, h, w) in [0, 1].
+TileWriter = Callable[[slice, slice, torch.Tensor], None]
+
+
+def safetensors_metadata(spec: GeneratorSpec, degradation: str | None = None) -> dict[str, str]:
+    """String metadata of a weights-only export (safetensors and ONNX allow strings only):
+    the spec, and the degradation the model was trained for when known."""
+    metadata = {
+        "format": SAFETENSORS_FORMAT,
+        **{key: str(value) for key, value in spec.to_dict().items()},
+        "paper": "Ledig et al., SRGAN, arXiv 1609.04802",
+    }
+    if degradation is not None:
+        metadata["degradation"] = degradation
+    return metadata
+
+
+def read_safetensors(path: Path) -> dict:
+    """A weights-only export as {"model": spec dict, "generator": state dict, "degradation"
+    if recorded}, the keys a checkpoint has.
+
+    The spec comes from the file's metadata (see `safetensors_metadata`), so the model can be
+    rebuilt without any pickled Python object.
+    """
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as file:
+            metadata = file.metadata() or {}
+        state_dict = load_file(path)
+    except (SafetensorError, OSError) as error:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({error})") from None
+    if metadata.get("format") != SAFETENSORS_FORMAT:
+        raise CheckpointError(
+            f"{path} is not an srgan generator export (no '{SAFETENSORS_FORMAT}' metadata); "
+            "make one with scripts/export.py --format safetensors"
+        )
+    try:
+        spec = GeneratorSpec.from_dict(metadata)
+    except ValueError as error:
+        raise CheckpointError(f"{path} has unusable model metadata ({error})") from None
+    weights = {"model": spec.to_dict(), "generator": state_dict}
+    if "degradation" in metadata:
+        weights["degradation"] = {"kind": metadata["degradation"]}
+    return weights
+
+
+def read_weights(path: str | Path) -> dict:
+    """A checkpoint of ours (.pt) or a .safetensors export, as a checkpoint-like dict.
+    Neither format runs code while loading."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    return read_safetensors(path) if path.suffix == ".safetensors" else load_checkpoint(path)
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
+    """The generator of a checkpoint (SRResNet or SRGAN) or export, eval mode, on `device`."""
+    return generator_from_checkpoint(read_weights(path), str(path)).to(device)
+
+
+def receptive_radius(generator: Generator) -> int:
+    """LR pixels of context on each side that one output pixel depends on (paper Figure 4).
+
+    The 9x9 head conv sees 4 pixels; each residual block's two 3x3 convs add 2; the trunk's
+    closing 3x3 conv adds 1. The k-th x2 sub-pixel block's 3x3 conv runs at 2^k times the LR
+    size, adding 1 / 2^k LR pixels, and the 9x9 tail at the output size adds 4 / scale; pixel
+    shuffle maps positions to whole pixels, so that part is rounded up. 40 for the x4 model
+    with 16 blocks (tests check this against autograd).
+    """
+    num_upsample_blocks = int(math.log2(generator.scale))
+    upsample_reach = sum(0.5**k for k in range(num_upsample_blocks)) + 4 / generator.scale
+    return 4 + 2 * len(generator.blocks) + 1 + math.ceil(upsample_reach)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The compute dtype for `precision` on `device`; ValueError where it is not supported."""
+    if precision not in PRECISIONS:
+        choices = ", ".join(PRECISIONS)
+        raise ValueError(f"unknown precision {precision!r}, expected one of {choices}")
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("fp16 needs a CUDA device; on CPU use bf16 or fp32")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError("this GPU does not support bf16; use fp16 or fp32")
+    return PRECISIONS[precision]
+
+
+def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Split [0, length) into near-equal parts of at most `tile` (one part when tile <= 0).
+
+    Returns (start, end, context_start, context_end) per part. Equal parts avoid a thin last
+    tile that would cost a full overlap of context for a few pixels.
+    """
+    count = math.ceil(length / tile) if tile > 0 else 1
+    bounds = [round(index * length / count) for index in range(count + 1)]
+    return [
+        (start, end, max(start - overlap, 0), min(end + overlap, length))
+        for start, end in itertools.pairwise(bounds)
+    ]
+
+
+def _run_generator(generator: Generator, lr_patch: torch.Tensor, dtype: torch.dtype):
+    with torch.autocast(lr_patch.device.type, dtype=dtype, enabled=dtype != torch.float32):
+        return (generator(lr_patch).float() + 1) / 2
+
+
+@torch.no_grad()
+def upscale_into(
+    generator: Generator,
+    lr_image: torch.Tensor,
+    write: TileWriter,
+    *,
+    tile: int | None = None,
+    tile_overlap: int | None = None,
+    precision: str = "fp32",
+    progress: bool = False,
+) -> None:
+    """Upscale (N, 3, H, W) LR in [0, 1] tile by tile, handing each SR tile to `write`.
+
+    `tile` LR pixels per side (0: whole image at once; None: the whole image where it fits in
+    memory, else the largest tiles that do, see `srgan.inference.tile_size`); `tile_overlap` LR
+    pixels of context per side (default: `receptive_radius`, which makes tiling exact). In fp16/bf16 a
+    tile whose output is not finite (fp16 overflow) is redone in fp32 with a warning, so reduced
+    precision never turns an image black (NaN cast to uint8) where fp32 would not.
+    """
+    dtype = autocast_dtype(precision, lr_image.device)
+    scale = generator.scale
+    overlap = receptive_radius(generator) if tile_overlap is None else tile_overlap
+    height, width = lr_image.shape[-2:]
+    if tile is None:
+        available = available_memory(lr_image.device)
+        batch = lr_image.shape[0]
+        tile = choose_tile(height, width, generator.spec, overlap, available, batch)
+    windows = list(itertools.product(_spans(height, tile, overlap), _spans(width, tile, overlap)))
+    redone = 0
+    for rows, cols in tqdm(
+        windows, desc="tiles", unit="tile", leave=False, disable=not progress or len(windows) < 2
+    ):
+        top, bottom, context_top, context_bottom = rows
+        left, right, context_left, context_right = cols
+        patch = lr_image[..., context_top:context_bottom, context_left:context_right]
+        sr_patch = _run_generator(generator, patch, dtype)
+        if dtype != torch.float32 and not torch.isfinite(sr_patch).all():
+            redone += 1
+            sr_patch = _run_generator(generator, patch, torch.float32)
+        inner_top, inner_left = (top - context_top) * scale, (left - context_left) * scale
+        sr_patch = sr_patch[
+            ...,
+            inner_top : inner_top + (bottom - top) * scale,
+            inner_left : inner_left + (right - left) * scale,
+        ]
+        write(slice(top * scale, bottom * scale), slice(left * scale, right * scale), sr_patch)
+    if redone:
+        warnings.warn(
+            f"{redone} of {len(windows)} tiles gave non-finite {precision} output and were "
+            "redone in fp32",
+            stacklevel=2,
+        )
+
+
+def upscale_tensor(
+    generator: Generator,
+    lr_image: torch.Tensor,
+    tile: int | None = 0,
+    tile_overlap: int | None = None,
+    precision: str = "fp32",
+) -> torch.Tensor:
+    """(N, 3, H, W) LR in [0, 1] -> (N, 3, sH, sW) SR float32 in [0, 1] (see `upscale_into`)."""
+    height, width = lr_image.shape[-2:]
+    scale = generator.scale
+    output = torch.empty(
+        (*lr_image.shape[:-2], height * scale, width * scale), device=lr_image.device
+    )
+
+    def write(rows: slice, cols: slice, sr_tile: torch.Tensor) -> None:
+        output[..., rows, cols] = sr_tile
+
+    upscale_into(
+        generator, lr_image, write, tile=tile, tile_overlap=tile_overlap, precision=precision
+    )
+    return output

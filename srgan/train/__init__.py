@@ -1,0 +1,1 @@
+"""The two-stage schedule: config, one step of each stage, the loop, checkpoints, logs."""

@@ -1,0 +1,246 @@
+"""A stage's checkpoints: what goes into them, when they are written, and resuming from them.
+
+Periodic checkpoints hold everything the rest of the run depends on (weights, optimizers,
+loss scalers, step, best validation PSNR); `_best` and `_final` hold the generator only,
+plus everything needed to use it. A checkpoint with non-finite weights is never written:
+it would poison every resume.
+"""
+
+import sys
+from pathlib import Path
+
+from srgan.checkpoint import (
+    CheckpointError,
+    check_resumable,
+    checkpoint_name,
+    checkpoint_prefix,
+    config_changes,
+    non_finite_weight,
+    save_checkpoint,
+)
+from srgan.train.config import Config, config_to_dict, upgrade_keys
+from srgan.train.metrics_log import MetricsLog, NonFiniteLossError
+from srgan.train.run_folder import (
+    RunFolderError,
+    archive_folder,
+    archive_stage_records,
+    load_resume_checkpoint,
+    move_aside,
+    prune_checkpoints,
+    stage_records,
+    stored_checkpoints,
+)
+from srgan.train.steps import Network
+
+# Config keys that change what is logged, validated or kept, not what is computed: resuming
+# with other values still continues bit for bit.
+BOOKKEEPING_KEYS = (
+    "runtime.log_every",
+    "runtime.checkpoint_every",
+    "runtime.keep_checkpoints",
+    "runtime.tensorboard",
+    "runtime.keep_samples",
+    "pretrain.validate_every",
+    "gan.validate_every",
+    "data.valid_dir",
+    "data.valid_max_size",
+)
+# Config keys a resume may not change: the run would become another experiment midway.
+FIXED_KEYS = ("gan.content_loss",)
+
+
+class Checkpointer:
+    def __init__(
+        self,
+        *,
+        stage_name: str,
+        kind: str,
+        networks: dict[str, Network],
+        extra_state: dict,
+        config: Config,
+        folder: Path,
+        log_dir: Path,
+        steps_per_epoch: int,
+        is_main: bool,
+    ) -> None:
+        self.stage_name, self.kind = stage_name, kind
+        self.networks, self.extra_state = networks, extra_state
+        self.config = config_to_dict(config)
+        self.spec = config.model.generator
+        self.degradation = {
+            "kind": config.data.degradation,
+            "gaussian_sigma": config.data.gaussian_sigma,
+        }
+        self.scale, self.run_name = config.model.scale, config.name
+        self.keep = config.runtime.keep_checkpoints
+        self.folder, self.prefix = folder, checkpoint_prefix(kind, config.model.scale, config.name)
+        self.log_dir = log_dir
+        self.steps_per_epoch, self.is_main = steps_per_epoch, is_main
+        self.best_psnr = -float("inf")
+        self.last_saved: Path | None = None  # the newest periodic checkpoint
+        self.last_saved_step = -1
+        self.changes: list[str] = []  # config keys changed since the resumed checkpoint
+
+    def last_good(self) -> str:
+        if self.last_saved is None:
+            return "nothing was saved"
+        return f"the last good checkpoint is {self.last_saved}"
+
+    def state(self, step: int, metrics: dict, full: bool) -> dict:
+        state = {
+            "kind": self.kind,
+            "stage": self.stage_name,
+            "step": step,
+            "epoch": step // self.steps_per_epoch,
+            "config": self.config,
+            "model": self.spec.to_dict(),
+            "degradation": self.degradation,
+            "generator": self.networks["generator"].bare.state_dict(),
+            "best_psnr_y": self.best_psnr,
+            "metrics": metrics,
+            **self.extra_state,
+        }
+        if full:  # what resuming needs besides the generator
+            state.update({name: net.bare.state_dict() for name, net in self.networks.items()})
+            state["optimizers"] = {
+                n: net.optimizer.state_dict() for n, net in self.networks.items()
+            }
+            state["scalers"] = {n: net.scaler.state_dict() for n, net in self.networks.items()}
+        return state
+
+    def path(self, tag: str) -> Path:
+        """This stage's checkpoint `tag` ("final", "best", "step00000100")."""
+        return self.folder / checkpoint_name(self.kind, self.scale, self.run_name, tag)
+
+    def save(self, tag: str, step: int, metrics: dict, full: bool = True) -> Path | None:
+        """Write `<prefix>_<tag>.pt` (main process only); refuses non-finite weights."""
+        if not self.is_main:
+            return None
+        bad_weight = non_finite_weight({n: net.bare for n, net in self.networks.items()})
+        if bad_weight is not None:
+            terms = ", ".join(f"{k[5:]}={v:.4g}" for k, v in metrics.items() if "loss/" in k)
+            raise NonFiniteLossError(
+                f"{self.stage_name} step {step}: {bad_weight} is not finite (mean losses of "
+                f"the last steps: {terms}); {self.last_good()}"
+            )
+        path = self.path(tag)
+        save_checkpoint(self.state(step, metrics, full), path)
+        if full:
+            self.last_saved, self.last_saved_step = path, step
+        return path
+
+    def save_periodic(self, step: int, metrics: dict) -> Path | None:
+        path = self.save(f"step{step:08d}", step, metrics)
+        if self.is_main:
+            prune_checkpoints(self.folder, self.prefix, self.keep, just_written=path)
+        return path
+
+    def record_validation(self, step: int, metrics: dict) -> None:
+        """Save `_best` when this validation beats every earlier one."""
+        if metrics["valid/psnr_y"] > self.best_psnr:
+            self.best_psnr = metrics["valid/psnr_y"]
+            self.save("best", step, metrics, full=False)
+
+    def start(self, resume: str | None, fresh: bool, log: MetricsLog) -> int:
+        """The step this stage starts from, with the run folder made consistent with it.
+
+        A fresh start refuses to overwrite an earlier run's files unless `fresh`, which moves
+        them aside. A resume restores the networks; files of later steps (a branch abandoned
+        by `--resume PATH`) are moved aside, and metrics rows after the step dropped.
+        """
+        earlier = stored_checkpoints(self.folder, self.prefix)
+        if resume is None:
+            if (earlier or log.stage_rows()) and not fresh:
+                raise RunFolderError(self.refusal(earlier))
+            self.archive([c.path for c in earlier], log)
+            return 0
+        step = self.resume(resume)
+        if step is None:
+            print(
+                f"--resume {resume}: no checkpoint {self.prefix}_step*.pt or _final.pt in "
+                f"{self.folder}; starting {self.stage_name} from step 0",
+                flush=True,
+            )
+            self.archive([c.path for c in earlier], log)
+            return 0
+        later = [c.path for c in earlier if c.step > step and c.path != self.last_saved]
+        if later and self.is_main:
+            print(f"warning: moving {len(later)} checkpoint(s) of later steps aside", flush=True)
+        self.archive(later, log, keep_metrics=True)
+        log.truncate_after(step)
+        return step
+
+    def refusal(self, earlier: list) -> str:
+        found = f"{len(earlier)} {self.prefix} checkpoint(s)" if earlier else "its metrics"
+        return (
+            f"{self.folder} already holds a {self.stage_name} run ({found}): continue it with "
+            f"--resume auto, or start over with --fresh (which moves its files to "
+            f"{self.folder}/old-<time>/)"
+        )
+
+    def archive(self, paths: list[Path], log: MetricsLog, keep_metrics: bool = False) -> None:
+        """Move `paths` aside; unless `keep_metrics`, also this stage's metrics rows, sample
+        strips and TensorBoard stream, with a copy of the run's config.json."""
+        if not self.is_main:
+            return
+        records = not keep_metrics and (
+            log.stage_rows() or stage_records(self.log_dir, self.stage_name)
+        )
+        if not (paths or records):
+            return
+        destination = archive_folder(self.folder)
+        move_aside(paths, destination)
+        if not keep_metrics:
+            log.archive(destination)
+            archive_stage_records(self.log_dir, self.stage_name, destination)
+        print(f"moved the earlier run's files to {destination}", flush=True)
+
+    def resume(self, resume: str) -> int | None:
+        """Load `--resume` ("auto" or a path) into the live networks; its step, or None when
+        "auto" finds no checkpoint."""
+        found = load_resume_checkpoint(resume, self.folder, self.prefix)
+        if found is None:
+            return None
+        path, state = found
+        try:
+            check_resumable(state, path, self.kind, self.spec, list(self.networks))
+            for name, network in self.networks.items():
+                network.bare.load_state_dict(state[name])
+                network.optimizer.load_state_dict(state["optimizers"][name])
+                network.scaler.load_state_dict(state["scalers"][name])
+        except (CheckpointError, KeyError, RuntimeError, ValueError) as error:
+            raise CheckpointError(self.refused(path, state, error)) from None
+        self.last_saved, self.last_saved_step = path, state["step"]
+        self.best_psnr = state["best_psnr_y"]
+        changes = config_changes(upgrade_keys(state["config"]), self.config)
+        fixed = [change for change in changes if change.split(":")[0] in FIXED_KEYS]
+        if fixed:
+            raise CheckpointError(
+                f"{path} was trained with other settings that a resume cannot change "
+                f"({'; '.join(fixed)}): start a new run (another name, or --fresh)"
+            )
+        self.changes = [c for c in changes if c.split(":")[0] not in BOOKKEEPING_KEYS]
+        return state["step"]
+
+    def refused(self, path: Path, state: dict, error: Exception) -> str:
+        """Why `path` cannot resume this run, naming the config keys that changed."""
+        reason = str(error).strip().splitlines()[0]
+        if not isinstance(error, CheckpointError):  # e.g. another crop size or width
+            reason = f"{path} does not fit this run's networks ({reason})"
+        changes = config_changes(upgrade_keys(state.get("config", {})), self.config)
+        keys = [change for change in changes if not change.startswith("name:")]
+        if keys:
+            reason += f"; config keys that differ from the checkpoint's: {'; '.join(keys)}"
+        return reason
+
+
+def report_config_changes(checkpointer: Checkpointer, log: MetricsLog, step: int) -> None:
+    """Changes a resume allows but that break bit-identical continuation: stderr and an event
+    row in the metrics, so a later reader of the curves knows."""
+    if checkpointer.changes and checkpointer.is_main:
+        print(
+            f"warning: config differs from the checkpoint's (the run goes on, but not "
+            f"bit-identical to an uninterrupted one): {'; '.join(checkpointer.changes)}",
+            file=sys.stderr,
+        )
+        log.event(step, "config_changed", changes=checkpointer.changes)

@@ -1,0 +1,327 @@
+"""The training loop shared by both stages: batches, schedule, logging, validation, checkpoints.
+
+The loop knows nothing about losses: it calls `stage.step(lr_image, hr_image)` and gets the
+loss terms back. The learning rate is a pure function of the step and each batch a pure
+function of (seed, stage, epoch, step) (see `srgan.data.crops`), and no step draws from a global
+RNG, so a run resumed from a periodic checkpoint continues bit for bit where it stopped.
+Its helpers each do one job: `SignalGuard` (stop cleanly on SIGINT/SIGTERM), `MetricsLog`
+(losses, NaN checks, metrics.jsonl) and `Checkpointer` (what is saved, when, and resuming).
+"""
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from srgan.data.crops import TrainCrops, batch_stream
+from srgan.data.degradation import degrade_batch
+from srgan.eval.protocol import EvalImage
+from srgan.files import WriteError, atomic_write_text
+from srgan.train.checkpoints import Checkpointer, report_config_changes
+from srgan.train.config import Config, save_config
+from srgan.train.metrics_log import MetricsLog, NonFiniteLossError
+from srgan.train.run_folder import remove_orphaned_temp_files
+from srgan.train.runtime import Runtime
+from srgan.train.signals import Interrupted, SignalGuard, StopNow
+from srgan.train.steps import Network
+from srgan.train.validation import Monitors, validate
+
+__all__ = ["Interrupted", "NonFiniteLossError", "RunPaths", "Stage", "run_stage"]
+
+StepFn = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    log_dir: Path
+    checkpoint_dir: Path
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.log_dir / "metrics.jsonl"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What differs between pretraining and GAN training, for the shared loop."""
+
+    name: str  # "pretrain" or "gan", the stage label in the logs
+    kind: str  # "srresnet" or "srgan", the checkpoint file prefix
+    stage_id: int  # part of the data seed, so the two stages draw different crops
+    batch_size: int
+    epochs: int
+    validate_every: int  # in epochs
+    lr_at: Callable[[int], float]  # learning rate as a function of the global step
+    networks: dict[str, Network]  # "generator" first; all are checkpointed
+    step: StepFn  # one optimizer step on (LR in [0, 1], HR in [-1, 1]) -> loss terms
+    extra_state: dict = field(default_factory=dict)  # saved as is (e.g. which VGG weights)
+    # Each network's learning rate is lr_at(step) times its factor here (default 1).
+    lr_factors: dict[str, float] = field(default_factory=dict)
+    # {file name: text} written into the log folder with config.json, once the run folder's
+    # checks pass (e.g. a warning that the VGG weights are random).
+    log_files: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """Which steps log, validate and checkpoint."""
+
+    steps_per_epoch: int
+    validate_every: int  # epochs
+    log_every: int
+    checkpoint_every: int
+    end_step: int
+
+    def validates(self, step: int) -> bool:
+        epoch, rest = divmod(step, self.steps_per_epoch)
+        return rest == 0 and epoch % self.validate_every == 0
+
+    def checkpoints(self, step: int) -> bool:
+        return step % self.checkpoint_every == 0
+
+
+def set_learning_rate(
+    networks: dict[str, Network], learning_rate: float, factors: dict[str, float]
+) -> None:
+    for name, network in networks.items():
+        for group in network.optimizer.param_groups:
+            group["lr"] = learning_rate * factors.get(name, 1.0)
+
+
+def run_stage(
+    stage: Stage,
+    *,
+    config: Config,
+    runtime: Runtime,
+    crops: TrainCrops,
+    validation: list[EvalImage],
+    paths: RunPaths,
+    resume: str | None = None,
+    fresh: bool = False,
+    max_steps: int | None = None,
+) -> dict:
+    """Train one stage to its end (or `max_steps`); returns {"step", "best_psnr_y", "final"}.
+
+    `resume`: "auto" or a checkpoint path; None starts from step 0, which a folder holding an
+    earlier run of the stage refuses unless `fresh` (its files are then moved aside).
+    """
+    steps_per_epoch = crops.steps_per_epoch(stage.batch_size)
+    total_steps = stage.epochs * steps_per_epoch
+    cadence = Cadence(
+        steps_per_epoch=steps_per_epoch,
+        validate_every=stage.validate_every,
+        log_every=config.runtime.log_every,
+        checkpoint_every=config.runtime.checkpoint_every,
+        end_step=total_steps if max_steps is None else min(total_steps, max_steps),
+    )
+    checkpointer = stage_checkpointer(stage, config, runtime, paths, steps_per_epoch)
+    log = MetricsLog(paths.metrics_file, stage.name, enabled=runtime.is_main)
+    step = begin_stage(stage, checkpointer, log, config, runtime, paths, resume, fresh)
+    if step is None:  # finished earlier: its _final stays as it is
+        step, final = checkpointer.last_saved_step, checkpointer.last_saved
+        return {"step": step, "best_psnr_y": checkpointer.best_psnr, "final": final}
+    batches = stage_batches(stage, config, runtime, crops, range(step, cadence.end_step))
+    progress = tqdm(
+        total=cadence.end_step,
+        initial=step,
+        desc=stage.name,
+        disable=not runtime.is_main,
+        dynamic_ncols=True,
+        file=sys.stdout,
+    )
+    monitors = (
+        Monitors(config, paths.log_dir, stage.name, step, validation)
+        if runtime.is_main
+        else Monitors.none()
+    )
+    loop = Loop(stage, runtime, cadence, checkpointer, log, progress, validation, monitors)
+    degrade = partial(
+        degrade_batch,
+        scale=config.model.scale,
+        kind=config.data.degradation,
+        gaussian_sigma=config.data.gaussian_sigma,
+    )
+    try:
+        with SignalGuard() as loop.signals:
+            step = loop.train(batches, degrade, step)
+        final = finish(checkpointer, log, step, total_steps)
+    except StopNow as stop:
+        raise Interrupted(stop.signal_number, checkpointer.last_saved, loop.step) from None
+    except WriteError as error:
+        raise error.with_note(f"; {checkpointer.last_good()}") from error
+    finally:
+        progress.close()
+        monitors.close()
+    return {"step": step, "best_psnr_y": checkpointer.best_psnr, "final": final}
+
+
+def begin_stage(
+    stage: Stage,
+    checkpointer: Checkpointer,
+    log: MetricsLog,
+    config: Config,
+    runtime: Runtime,
+    paths: RunPaths,
+    resume: str | None,
+    fresh: bool,
+) -> int | None:
+    """The step the stage starts from, with the run folder made consistent with it (see
+    `Checkpointer.start`), or None when the resumed checkpoint is the stage's `_final` at its
+    last step (run_training.sh resumes every stage): a finished stage is not redone.
+
+    Only then are the resolved config.json and the stage's log files written, so a refused
+    start rewrites none of an earlier run's files; each is replaced atomically, so a full disk
+    leaves the previous one whole.
+    """
+    step = checkpointer.start(resume, fresh, log)
+    total_steps = stage.epochs * checkpointer.steps_per_epoch
+    if step >= total_steps and checkpointer.last_saved == checkpointer.path("final"):
+        if runtime.is_main:
+            print(
+                f"{stage.name} already finished at step {step} ({checkpointer.last_saved}): "
+                "nothing to do (--fresh starts it over)",
+                flush=True,
+            )
+        return None
+    if runtime.is_main:
+        for folder in (paths.log_dir, paths.log_dir / "samples"):  # a killed run's leftovers
+            remove_orphaned_temp_files(folder)
+        save_config(config, paths.log_dir / "config.json")
+        for name, text in stage.log_files.items():
+            atomic_write_text(paths.log_dir / name, text)
+        if resume is not None and checkpointer.last_saved is not None:
+            print(f"resumed {stage.name} from {checkpointer.last_saved} at step {step}", flush=True)
+            report_config_changes(checkpointer, log, step)
+    return step
+
+
+def stage_checkpointer(
+    stage: Stage, config: Config, runtime: Runtime, paths: RunPaths, steps_per_epoch: int
+) -> Checkpointer:
+    return Checkpointer(
+        stage_name=stage.name,
+        kind=stage.kind,
+        networks=stage.networks,
+        extra_state=stage.extra_state,
+        config=config,
+        folder=paths.checkpoint_dir,
+        log_dir=paths.log_dir,
+        steps_per_epoch=steps_per_epoch,
+        is_main=runtime.is_main,
+    )
+
+
+def stage_batches(
+    stage: Stage, config: Config, runtime: Runtime, crops: TrainCrops, steps: range
+) -> Iterator[torch.Tensor]:
+    """The uint8 HR batches of `steps`, this process's rows of each (DDP splits the batch)."""
+    rows = slice(
+        runtime.rank * stage.batch_size // runtime.world_size,
+        (runtime.rank + 1) * stage.batch_size // runtime.world_size,
+    )
+    return batch_stream(
+        crops,
+        steps,
+        seed=config.seed,
+        stage=stage.stage_id,
+        batch_size=stage.batch_size,
+        rows=rows,
+        pin_memory=runtime.device.type == "cuda",
+    )
+
+
+def finish(checkpointer: Checkpointer, log: MetricsLog, step: int, total_steps: int) -> Path | None:
+    """`_final` for a stage that ran to its end; a `--max-steps` stop saves a periodic
+    checkpoint instead (to resume from), since the stage is not done."""
+    final = None
+    if step >= total_steps:
+        final = checkpointer.save("final", step, log.last_row)
+    elif step > checkpointer.last_saved_step:
+        checkpointer.save_periodic(step, log.last_row)
+    log.plot()
+    return final
+
+
+@dataclass
+class Loop:
+    """The loop over one stage's steps; `step` is the number of finished steps."""
+
+    stage: Stage
+    runtime: Runtime
+    cadence: Cadence
+    checkpointer: Checkpointer
+    log: MetricsLog
+    progress: tqdm
+    validation: list[EvalImage]
+    monitors: Monitors
+    signals: SignalGuard = field(default_factory=SignalGuard)
+    step: int = 0
+    last_log_step: int = 0
+
+    def train(self, batches, degrade: Callable[[torch.Tensor], torch.Tensor], step: int) -> int:
+        self.step = step
+        started, start_step = time.perf_counter(), step
+        for hr_uint8 in batches:
+            hr_image = self.runtime.to_device(hr_uint8).float() / 255
+            learning_rate = self.stage.lr_at(self.step)
+            set_learning_rate(self.stage.networks, learning_rate, self.stage.lr_factors)
+            self.log.add(self.stage.step(degrade(hr_image), hr_image * 2 - 1))
+            self.step += 1
+            self.progress.update(1)
+            step = self.step
+            validate_now = self.cadence.validates(step)
+            # Several processes act on a signal at a log step only, once they agree on it
+            # (in `finish_interval`): a rank stopping early would leave the others hanging.
+            checkpoint_now = self.cadence.checkpoints(step) or (
+                self.signals.stop_requested() and not self.runtime.distributed
+            )
+            if step % self.cadence.log_every and not (
+                validate_now or checkpoint_now or step == self.cadence.end_step
+            ):
+                continue
+            interval = step - max(self.last_log_step, start_step)
+            self.last_log_step = step
+            metrics = self.log.summarize(step, self.checkpointer.last_good())
+            self.log.warn_if_all_skipped(metrics, interval)
+            metrics["lr"] = learning_rate
+            metrics["steps_per_second"] = (step - start_step) / (time.perf_counter() - started)
+            self.finish_interval(metrics, validate_now, checkpoint_now)
+        return self.step
+
+    def finish_interval(self, metrics: dict, validate_now: bool, checkpoint_now: bool) -> None:
+        """At a log step: validate, write metrics, save; stop if a signal came."""
+        step, runtime = self.step, self.runtime
+        if validate_now and runtime.is_main:
+            result = validate(
+                self.stage.networks["generator"].bare,
+                self.validation,
+                self.stage.networks["generator"].bare.scale,
+                runtime.device,
+                should_stop=self.signals.stop_requested,
+                keep_outputs=self.monitors.sample_names(),
+            )
+            if result is not None:
+                metrics.update(result.scores)
+                self.checkpointer.record_validation(step, metrics)
+                self.monitors.validated(self.stage.name, step, result)
+        self.log.write(step, step / self.cadence.steps_per_epoch, metrics)
+        self.monitors.scalars(step, metrics)
+        if runtime.is_main:
+            self.progress.set_postfix(
+                {k.split("/")[-1]: f"{v:.4g}" for k, v in metrics.items() if "/" in k}
+            )
+            if validate_now:
+                self.log.plot()
+        interrupt = self.signals.agreed(runtime)
+        if checkpoint_now or interrupt:  # a signal may also come during validation
+            saved = self.checkpointer.save_periodic(step, self.log.last_row)
+            if interrupt:
+                raise Interrupted(self.signals.signal_number, saved, step)
+        if runtime.distributed and validate_now:
+            dist.barrier()

@@ -1,0 +1,262 @@
+"""The paper's two-stage schedule (Ledig et al., arXiv 1609.04802, Section 3.2).
+
+1. SRResNet pretraining with the pixel MSE (`pretrain`);
+2. SRGAN training from the pretrained generator with the perceptual loss, in learning-rate
+   stages (`train_gan`; the paper: 10^5 steps at 1e-4, then 10^5 at 1e-5).
+"""
+
+import math
+import warnings
+from functools import partial
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from srgan.checkpoint import (
+    CheckpointError,
+    check_spec,
+    checkpoint_name,
+    checkpoint_prefix,
+    generator_from_checkpoint,
+)
+from srgan.data.crops import TrainCrops, load_images, load_validation_images
+from srgan.data.sample_data import write_sample_data
+from srgan.eval.protocol import EvalImage
+from srgan.inference.tiles import read_weights
+from srgan.models.discriminator import Discriminator
+from srgan.models.generator import Generator
+from srgan.models.losses import ContentLoss, PixelContentLoss
+from srgan.train.config import Config, ConfigError, PretrainConfig
+from srgan.train.loop import RunPaths, Stage, run_stage
+from srgan.train.run_folder import resume_target
+from srgan.train.runtime import Runtime
+from srgan.train.steps import LossWeights, Network, adam, gan_step, pretrain_step
+from srgan.train.tensorboard_log import require_tensorboard
+
+
+def prepare_network(
+    module: nn.Module, betas: tuple[float, float], config: Config, runtime: Runtime
+) -> Network:
+    """Device, memory format, SyncBN, DDP and compile around `module`, plus its Adam and scaler."""
+    memory_format = torch.channels_last if runtime.channels_last else torch.preserve_format
+    bare = module.to(runtime.device, memory_format=memory_format)
+    if runtime.distributed and config.runtime.sync_batchnorm:
+        if runtime.device.type != "cuda":
+            raise ConfigError(
+                "runtime.sync_batchnorm needs CUDA (PyTorch's SyncBatchNorm has no CPU version)"
+            )
+        bare = nn.SyncBatchNorm.convert_sync_batchnorm(bare)
+    trained = bare
+    if runtime.distributed:
+        device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+        trained = DistributedDataParallel(bare, device_ids=device_ids)
+    frozen = bare
+    if config.runtime.compile:
+        trained = torch.compile(trained)
+        frozen = torch.compile(bare) if runtime.distributed else trained
+    optimizer = adam(bare.parameters(), fused=runtime.device.type == "cuda", betas=betas)
+    return Network(trained, frozen, bare, optimizer, runtime.grad_scaler())
+
+
+def prepare_run(config: Config, runtime: Runtime) -> None:
+    """Before any training: what the config needs from this machine, and the built-in sample
+    images when the config asks for them (only missing files). The resolved config is saved
+    later, by `run_stage`, once the run folder's checks pass."""
+    if config.runtime.tensorboard:
+        require_tensorboard()
+    if runtime.is_main and config.data.sample_data:
+        write_sample_data(Path(config.data.train_dir), Path(config.data.valid_dir))
+    if runtime.distributed:
+        torch.distributed.barrier()  # rank 0 may have written the sample images
+
+
+def load_data(config: Config, runtime: Runtime) -> tuple[TrainCrops, list[EvalImage]]:
+    data = config.data
+    images = load_images(data.train_dir, min_size=data.crop_size)
+    crops = TrainCrops(images, data.crop_size, data.crops_per_image)
+    validation = load_validation_images(
+        data.valid_dir,
+        config.model.scale,
+        data.valid_max_size,
+        data.degradation,
+        data.gaussian_sigma,
+    )
+    if runtime.is_main:
+        print(
+            f"data: {len(images)} training images ({data.train_dir}), "
+            f"{len(validation)} validation images ({data.valid_dir})",
+            flush=True,
+        )
+    return crops, validation
+
+
+def pretrain_lr(settings: PretrainConfig, total_steps: int, step: int) -> float:
+    """Constant (the paper), or cosine decay to lr * final_lr_ratio at the last step."""
+    if settings.lr_schedule == "constant":
+        return settings.lr
+    progress = step / max(total_steps, 1)
+    cosine = 0.5 * (1 + math.cos(math.pi * progress))
+    return settings.lr * (settings.final_lr_ratio + (1 - settings.final_lr_ratio) * cosine)
+
+
+def gan_lr(boundaries: list[tuple[int, float]], step: int) -> float:
+    """The learning rate of the GAN stage `step` falls in; (end step, lr) per stage."""
+    for end_step, learning_rate in boundaries:
+        if step < end_step:
+            return learning_rate
+    return boundaries[-1][1]
+
+
+def pretrain(config: Config, runtime: Runtime, paths: RunPaths, **loop_options) -> dict:
+    """Stage 1: SRResNet trained with the pixel MSE, Adam(beta1=0.9)."""
+    prepare_run(config, runtime)
+    crops, validation = load_data(config, runtime)
+    # Same seed on every rank: DDP would broadcast rank 0's weights anyway, single runs repeat.
+    torch.manual_seed(config.seed)
+    settings = config.pretrain
+    generator = prepare_network(
+        Generator.from_spec(config.model.generator), settings.betas, config, runtime
+    )
+    total_steps = settings.epochs * crops.steps_per_epoch(settings.batch_size)
+    stage = Stage(
+        name="pretrain",
+        kind="srresnet",
+        stage_id=0,
+        batch_size=settings.batch_size,
+        epochs=settings.epochs,
+        validate_every=settings.validate_every,
+        lr_at=partial(pretrain_lr, settings, total_steps),
+        networks={"generator": generator},
+        step=lambda lr_image, hr_image: pretrain_step(generator, runtime, lr_image, hr_image),
+    )
+    return run_stage(
+        stage,
+        config=config,
+        runtime=runtime,
+        crops=crops,
+        validation=validation,
+        paths=paths,
+        **loop_options,
+    )
+
+
+def pretrained_generator_path(config: Config, paths: RunPaths) -> Path:
+    """gan.pretrained_generator, where "auto" means this run's best (else final) SRResNet."""
+    if config.gan.pretrained_generator != "auto":
+        return Path(config.gan.pretrained_generator)
+    for tag in ("best", "final"):
+        path = paths.checkpoint_dir / checkpoint_name(
+            "srresnet", config.model.scale, config.name, tag
+        )
+        if path.is_file():
+            return path
+    raise CheckpointError(
+        f"no pretrained SRResNet found for run '{config.name}' in {paths.checkpoint_dir}: run "
+        f"scripts/pretrain.py with this config first, or set gan.pretrained_generator to a path"
+    )
+
+
+def generator_to_train(
+    config: Config, paths: RunPaths, resume: str | None
+) -> tuple[Generator, str]:
+    """(generator, where its weights come from): the pretrained SRResNet, or, when a GAN
+    checkpoint will be resumed, a new generator whose weights that checkpoint overwrites (so
+    the pretrained file is not needed any more)."""
+    prefix = checkpoint_prefix("srgan", config.model.scale, config.name)
+    target = resume_target(resume, paths.checkpoint_dir, prefix)
+    if target is not None and target.step >= 0:
+        state = torch.load(target.path, map_location="cpu", weights_only=True, mmap=True)
+        return Generator.from_spec(config.model.generator).train(), state.get("pretrained_from")
+    source = pretrained_generator_path(config, paths)
+    checkpoint = read_weights(source)  # a .pt checkpoint or a .safetensors export
+    check_spec(checkpoint, source, config.model.generator)
+    return generator_from_checkpoint(checkpoint, source).train(), str(source)
+
+
+def build_content_loss(config: Config, runtime: Runtime) -> ContentLoss | PixelContentLoss:
+    """gan.content_loss on the device: the VGG19 feature loss (its weight warnings go to the
+    main process's log), or for "mse" the pixel MSE, with no VGG at all."""
+    settings = config.gan
+    if settings.content_loss == "mse":
+        return PixelContentLoss()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        content_loss = ContentLoss(
+            layer=settings.content_loss,
+            weights=settings.vgg_weights,
+            feature_scale=settings.content_scale,
+        )
+    for warning in caught:
+        if runtime.is_main:
+            print(f"WARNING: {warning.message}", flush=True)
+    memory_format = torch.channels_last if runtime.channels_last else torch.preserve_format
+    return content_loss.to(runtime.device, memory_format=memory_format)
+
+
+def random_vgg_note(content_loss: ContentLoss | PixelContentLoss) -> dict[str, str]:
+    """A file in the log folder that says so when the content loss ran on random weights."""
+    if content_loss.weights_used != "random":
+        return {}
+    return {
+        "WARNING_random_vgg_weights.txt": "This run's VGG19 content loss used RANDOM weights "
+        "(gan.vgg_weights could not load the ImageNet weights). Its perceptual results are "
+        "not those of the paper.\n"
+    }
+
+
+def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options) -> dict:
+    """Stage 2: SRGAN from the pretrained generator with the perceptual loss (paper Eq. 3)."""
+    settings = config.gan
+    pretrained, source = generator_to_train(config, paths, loop_options.get("resume"))
+    prepare_run(config, runtime)
+    if runtime.is_main:
+        print(f"GAN training from the SRResNet {source}", flush=True)
+    crops, validation = load_data(config, runtime)
+    torch.manual_seed(config.seed + 1)
+    generator = prepare_network(pretrained, settings.betas, config, runtime)
+    discriminator = prepare_network(
+        Discriminator(
+            crop_size=config.data.crop_size, num_channels=config.model.discriminator_channels
+        ),
+        settings.betas,
+        config,
+        runtime,
+    )
+    content_loss = build_content_loss(config, runtime)
+    steps_per_epoch = crops.steps_per_epoch(settings.batch_size)
+    boundaries, end_step = [], 0
+    for phase in settings.lr_phases:
+        end_step += phase.epochs * steps_per_epoch
+        boundaries.append((end_step, phase.lr))
+    weights = LossWeights(
+        content=settings.content_weight,
+        pixel=settings.pixel_weight,
+        adversarial=settings.adversarial_weight,
+    )
+    stage = Stage(
+        name="gan",
+        kind="srgan",
+        stage_id=1,
+        batch_size=settings.batch_size,
+        epochs=sum(phase.epochs for phase in settings.lr_phases),
+        validate_every=settings.validate_every,
+        lr_at=partial(gan_lr, boundaries),
+        networks={"generator": generator, "discriminator": discriminator},
+        step=lambda lr_image, hr_image: gan_step(
+            generator, discriminator, content_loss, weights, runtime, (lr_image, hr_image)
+        ),
+        extra_state={"vgg_weights": content_loss.weights_used, "pretrained_from": source},
+        lr_factors={"discriminator": settings.discriminator_lr_factor},
+        log_files=random_vgg_note(content_loss),
+    )
+    return run_stage(
+        stage,
+        config=config,
+        runtime=runtime,
+        crops=crops,
+        validation=validation,
+        paths=paths,
+        **loop_options,
+    )

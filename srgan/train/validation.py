@@ -1,0 +1,119 @@
+"""Training validation: the evaluation protocol on the validation set, and what is shown of it.
+
+`validate` runs `srgan.eval.protocol` itself, so its PSNR/SSIM, NIQE and grid score equal
+scripts/evaluate.py's for the same weights and images. `Monitors` sends a stage's progress
+where people look at it besides metrics.jsonl: sample pictures (`srgan.train.samples`) and,
+optionally, TensorBoard.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from srgan.eval.protocol import EvalImage, evaluate_image, mean_metrics, model_upscaler
+from srgan.train.config import Config
+from srgan.train.samples import SampleStrips
+
+
+class ValidationAborted(Exception):
+    """Raised inside the generator's forward when a signal asks the loop to stop."""
+
+
+@dataclass(frozen=True)
+class Validation:
+    scores: dict[str, float]  # "valid/psnr_y", "valid/ssim_y", "valid/grid", "valid/niqe": means
+    psnr: dict[str, float]  # PSNR-Y of each image, by name
+    outputs: dict[str, np.ndarray]  # SR images of the names asked for (for sample pictures)
+
+
+def validate(
+    generator: nn.Module,
+    images: list[EvalImage],
+    scale: int,
+    device: torch.device,
+    should_stop: Callable[[], bool] = lambda: False,
+    keep_outputs: tuple[str, ...] = (),
+) -> Validation | None:
+    """Mean PSNR/SSIM-Y, NIQE and grid score of the evaluation protocol (`srgan.eval.protocol`),
+    in fp32. `valid/niqe` is the mean over the images that have one (96 px or more after the
+    border crop), and is left out when none has.
+
+    Returns None, leaving the rest undone, as soon as `should_stop()` says so: it is checked
+    before every layer of the generator, so a signal stops even a long validation of large
+    images within one convolution, not at its end.
+    """
+
+    def check(module: nn.Module, inputs: tuple) -> None:
+        if should_stop():
+            raise ValidationAborted
+
+    was_training = generator.training
+    generator.eval()
+    hooks = [module.register_forward_pre_hook(check) for module in generator.modules()]
+    upscale = model_upscaler(generator, device, tile=256)
+    rows, outputs = {}, {}
+    try:
+        for image in images:
+            rows[image.name], sr_image = evaluate_image(upscale, image, scale)
+            if image.name in keep_outputs:
+                outputs[image.name] = sr_image
+    except ValidationAborted:
+        return None
+    finally:
+        for hook in hooks:
+            hook.remove()
+        generator.train(was_training)
+    means = mean_metrics(list(rows.values()))
+    scores = {
+        f"valid/{key}": means[key]
+        for key in ("psnr_y", "ssim_y", "niqe", "grid")
+        if means[key] is not None
+    }
+    return Validation(scores, {name: row["psnr_y"] for name, row in rows.items()}, outputs)
+
+
+class Monitors:
+    """Sample strips and TensorBoard for one stage, on the main process (None: not wanted)."""
+
+    def __init__(
+        self, config: Config, log_dir: Path, stage: str, first_step: int, images: list[EvalImage]
+    ) -> None:
+        self.samples, self.tensorboard = None, None
+        if config.runtime.keep_samples > 0:
+            self.samples = SampleStrips(
+                log_dir / "samples", images, config.model.scale, config.runtime.keep_samples
+            )
+        if config.runtime.tensorboard:
+            from srgan.train.tensorboard_log import TensorBoardLog
+
+            self.tensorboard = TensorBoardLog(log_dir, stage, first_step)
+
+    @classmethod
+    def none(cls) -> "Monitors":
+        """For processes other than the main one, which show nothing."""
+        monitors = cls.__new__(cls)
+        monitors.samples, monitors.tensorboard = None, None
+        return monitors
+
+    def sample_names(self) -> tuple[str, ...]:
+        return tuple(image.name for image in self.samples.images) if self.samples else ()
+
+    def validated(self, stage: str, step: int, result: Validation) -> None:
+        if self.samples is None:
+            return
+        rows = self.samples.rows(step, result.outputs, result.psnr)
+        self.samples.write(stage, step, rows, result.scores["valid/psnr_y"])
+        if self.tensorboard is not None:
+            self.tensorboard.images(step, rows)
+
+    def scalars(self, step: int, metrics: dict) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(step, metrics)
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
