@@ -4,7 +4,9 @@ Adversarial Network", arXiv 1609.04802) in plain PyTorch.
 Subpackages, one concern each: `models` (the networks and losses), `data` (images,
 degradation, training crops), `train` (the two-stage schedule), `eval` (the evaluation
 protocol), `inference` (using a trained generator), `datasets` (downloads), `benchmark`
-(speed) and `commands` (the command-line entry points).
+(speed) and `commands` (the command-line entry points). Beside them, what several share:
+`checkpoint` (the file format), `files` (safe reading and writing) and `precision` (the
+precision names and their dtypes, native bf16).
 """
 
 from srgan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint

@@ -19,14 +19,22 @@ from PIL import Image
 from srgan.benchmark import hardware
 from srgan.benchmark.hardware import Timing, count_flops, measure_rate
 from srgan.benchmark.measure import gan_variants, markdown_table, run_benchmark
-from srgan.benchmark.training_speed import Variant, Workload, naive_pair, training_variants
+from srgan.benchmark.training_speed import (
+    LEARNING_RATE,
+    Variant,
+    Workload,
+    naive_pair,
+    timed_network,
+    training_variants,
+)
 from srgan.data.crops import TrainCrops
 from srgan.data.degradation import degrade_batch
 from srgan.data.images import read_image
 from srgan.models.discriminator import Discriminator
-from srgan.models.generator import Generator, GeneratorSpec
+from srgan.models.generator import Generator, GeneratorSpec, unit_to_signed
+from srgan.train.networks import Network
 from srgan.train.runtime import Runtime
-from srgan.train.steps import Network, pretrain_step
+from srgan.train.steps import Batch, pretrain_step
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -119,6 +127,21 @@ def test_variants_are_a_ladder_from_the_baseline() -> None:
         Variant("bf16 channels_last fused Adam", "bf16", True, fused_adam=True),
         Variant("bf16 channels_last fused Adam compile", "bf16", True, True, compile=True),
     ]
+
+
+def test_timed_networks_are_built_with_each_variants_options() -> None:
+    # The baseline: NCHW, the multi-tensor Adam, eager; the fused rung: channels_last, fused.
+    baseline, fused = Variant("a", "fp32", False), Variant("b", "fp32", True, fused_adam=True)
+    for variant in (baseline, fused):
+        runtime = Runtime(CPU, None, channels_last=variant.channels_last)
+        network = timed_network(Generator(num_blocks=1, num_channels=8), runtime, variant)
+        (group,) = network.optimizer.param_groups
+        assert (group["fused"], group["foreach"]) == (variant.fused_adam, not variant.fused_adam)
+        assert group["lr"] == LEARNING_RATE and group["betas"] == (0.9, 0.999)
+        assert network.module is network.frozen is network.bare  # not compiled
+        weights = [p for p in network.bare.parameters() if p.dim() == 4]
+        layouts = {p.is_contiguous(memory_format=torch.channels_last) for p in weights}
+        assert layouts == {variant.channels_last}
 
 
 def test_gan_variants_on_a_cpu_are_the_baseline_and_the_fastest() -> None:
@@ -345,12 +368,12 @@ def pretrain_losses(
     if channels_last:
         generator = generator.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3)
-    network = Network(generator, generator, generator, optimizer, runtime.grad_scaler())
+    network = Network.plain(generator, optimizer, runtime.grad_scaler())
     losses = []
-    for lr_image, hr_image in batches:
-        lr_image, hr_image = runtime.to_device(lr_image), runtime.to_device(hr_image)
-        step = pretrain_step(network, runtime, lr_image, hr_image * 2 - 1)
-        losses.append(step["pixel"].item())
+    for step, (lr_image, hr_image) in enumerate(batches):
+        hr_image = unit_to_signed(runtime.to_device(hr_image))
+        batch = Batch(step, runtime.to_device(lr_image), hr_image)
+        losses.append(pretrain_step(network, runtime, batch)["pixel"].item())
     return losses
 
 

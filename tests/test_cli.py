@@ -58,7 +58,7 @@ def script_runs(
     folder = tmp_path_factory.mktemp("script_runs")
     gan_run = folder / "gan_run"
     shutil.copytree(pretrained_run.run_dir, gan_run)
-    four_epochs = ["--set", f'gan.stages=[{{"epochs": {TINY_MAX_STEPS}, "lr": 1e-4}}]']
+    four_epochs = ["--set", f'gan.lr_phases=[{{"epochs": {TINY_MAX_STEPS}, "lr": 1e-4}}]']
     commands = {
         "train": ("train.py", [*tiny_config_args, "--run-dir", str(gan_run), *four_epochs]),
         "train without pretrained": (

@@ -8,29 +8,30 @@ import torch
 from conftest import TINY_RUN_NAME, describe, run_script
 
 from srgan.checkpoint import load_checkpoint
-from srgan.data.degradation import degrade_batch
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.models.losses import ContentLoss
+from srgan.precision import bf16_native
 from srgan.train.config import RuntimeConfig
+from srgan.train.networks import Network
 from srgan.train.runtime import Runtime, setup_runtime
-from srgan.train.steps import LossWeights, Network, gan_step, pretrain_step
+from srgan.train.steps import Batch, Degradation, GanLoss, gan_step, prepare_batch, pretrain_step
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
 def cuda_runtime(precision: str, channels_last: bool = True) -> Runtime:
-    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+    if precision == "bf16" and not bf16_native(torch.device("cuda")):
         pytest.skip("this GPU has no bf16")
     config = RuntimeConfig(device="cuda", precision=precision, channels_last=channels_last)
     return setup_runtime(config)
 
 
-def batch(runtime: Runtime, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(LR in [0, 1], HR in [-1, 1]) as the loop makes them, on the runtime's device and layout."""
+def batch(runtime: Runtime, seed: int) -> Batch:
+    """A batch as the loop makes it, on the runtime's device and layout."""
     generator = torch.Generator().manual_seed(seed)
-    hr_image = runtime.to_device(torch.rand(4, 3, 32, 32, generator=generator))
-    return degrade_batch(hr_image, 4), hr_image * 2 - 1
+    hr_uint8 = torch.randint(0, 256, (4, 3, 32, 32), generator=generator, dtype=torch.uint8)
+    return prepare_batch(hr_uint8, seed, runtime, Degradation(4))
 
 
 def models(
@@ -65,17 +66,12 @@ def test_steps_with_mixed_precision_give_finite_losses(
     # Loss scaling is for fp16 only: bf16 has fp32's exponent range.
     assert generator_network.scaler.is_enabled() == (precision == "fp16")
     for seed in range(3):
-        lr_image, hr_image = batch(runtime, seed)
-        losses = pretrain_step(generator_network, runtime, lr_image, hr_image)
+        losses = pretrain_step(generator_network, runtime, batch(runtime, seed))
         assert torch.isfinite(losses["pixel"]), losses
     for seed in range(3):
+        loss = GanLoss(content_loss)
         losses = gan_step(
-            generator_network,
-            discriminator_network,
-            content_loss,
-            LossWeights(),
-            runtime,
-            batch(runtime, seed),
+            generator_network, discriminator_network, loss, runtime, batch(runtime, seed)
         )
         for name, value in losses.items():
             assert value.device.type == "cuda"
@@ -90,7 +86,7 @@ def test_channels_last_is_kept_through_the_network_and_matches_nchw() -> None:
     losses = {}
     for channels_last in (True, False):
         runtime = cuda_runtime("fp32", channels_last)
-        lr_image, hr_image = batch(runtime, seed=0)
+        lr_image, hr_image = batch(runtime, seed=0).lr_image, batch(runtime, seed=0).hr_image
         assert hr_image.is_contiguous(memory_format=torch.channels_last) == channels_last
         torch.manual_seed(0)
         generator = Generator(num_blocks=2, num_channels=16)
@@ -103,7 +99,7 @@ def test_channels_last_is_kept_through_the_network_and_matches_nchw() -> None:
         generator = generator.to(runtime.device)
         network = Network.plain(generator, fused_adam(generator), runtime.grad_scaler())
         losses[channels_last] = [
-            pretrain_step(network, runtime, *batch(runtime, seed))["pixel"].item()
+            pretrain_step(network, runtime, batch(runtime, seed))["pixel"].item()
             for seed in range(3)
         ]
     # TF32 (on for training, see setup_runtime) rounds both layouts' convolutions differently.
@@ -117,7 +113,7 @@ def test_training_on_cuda_uses_fused_adam_and_auto_precision(
     args += ["--run-dir", str(tmp_path), "--max-steps", "2", "--checkpoint-every", "2"]
     result = run_script("pretrain.py", args, cwd=tmp_path)
     assert result.returncode == 0, describe(result)
-    expected = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    expected = "bf16" if bf16_native(torch.device("cuda")) else "fp32"
     assert f"device cuda:0, precision {expected}, channels_last" in result.stdout
     checkpoint = load_checkpoint(
         tmp_path / "checkpoints" / f"srresnet_x4_{TINY_RUN_NAME}_step00000002.pt"

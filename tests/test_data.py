@@ -16,8 +16,9 @@ from srgan.data.degradation import degrade_batch
 from srgan.models.generator import Generator
 from srgan.train.config import load_config
 from srgan.train.loop import RunPaths, Stage, run_stage
+from srgan.train.networks import Network
 from srgan.train.runtime import Runtime
-from srgan.train.steps import Network
+from srgan.train.steps import Batch
 
 CROP = 32
 SCALE = 4
@@ -159,8 +160,8 @@ def record_loop_batches(
     generator = Generator(scale=SCALE, num_blocks=2, num_channels=8)
     recorded = []
 
-    def step_fn(lr_image: torch.Tensor, hr_image: torch.Tensor) -> dict[str, torch.Tensor]:
-        recorded.append((lr_image.clone(), hr_image.clone()))
+    def step_fn(batch: Batch) -> dict[str, torch.Tensor]:
+        recorded.append((batch.lr_image.clone(), batch.hr_image.clone()))
         return {"pixel": torch.tensor(0.0)}
 
     optimizer = torch.optim.Adam(generator.parameters())

@@ -1,12 +1,20 @@
 """Tests for PSNR, SSIM and the colour conversions of the SR evaluation protocol."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
-from skimage.metrics import structural_similarity
+import skimage.data
+from scipy.ndimage import correlate1d
 
-from srgan.eval.metrics import gray_from_rgb, image_metrics, psnr, rgb_to_y, ssim
+from srgan.data.degradation import degrade_image
+from srgan.data.images import find_images, read_image
+from srgan.data.imresize import modcrop
+from srgan.eval.metrics import gray_from_rgb, image_metrics, psnr, rgb_to_y, shave, ssim
+from srgan.eval.protocol import bicubic_upscale
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "shared/benchmarks"
 
 
 def random_image(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -58,19 +66,66 @@ def test_ssim_of_constant_images() -> None:
     assert ssim(image_a, image_b) == pytest.approx(expected, abs=1e-12)
 
 
-def test_ssim_matches_scikit_image_gaussian_ssim() -> None:
-    # scikit-image with these settings averages the same 'valid' region as MATLAB's ssim.m.
-    image_a = random_image((50, 70)).astype(np.float64)
-    image_b = add_noise(image_a, 25).astype(np.float64)
-    reference = structural_similarity(
-        image_a,
-        image_b,
-        gaussian_weights=True,
-        sigma=1.5,
-        use_sample_covariance=False,
-        data_range=255,
-    )
-    assert ssim(image_a, image_b) == pytest.approx(reference, abs=1e-10)
+def reference_ssim(image_a: np.ndarray, image_b: np.ndarray) -> float:
+    """The protocol's SSIM of two 2-D images written out from its definition, independently of
+    scikit-image: MATLAB's ssim.m (Wang et al. 2004) with an 11x11 Gaussian window of sigma
+    1.5, K1 = 0.01, K2 = 0.03, L = 255, 'valid' filtering, the mean of the SSIM map."""
+    a, b = image_a.astype(np.float64), image_b.astype(np.float64)
+    offsets = np.arange(-5, 6, dtype=np.float64)
+    kernel = np.exp(-(offsets**2) / (2 * 1.5**2))
+    kernel /= kernel.sum()
+
+    def filter_valid(image: np.ndarray) -> np.ndarray:
+        filtered = correlate1d(correlate1d(image, kernel, axis=0), kernel, axis=1)
+        return filtered[5:-5, 5:-5]  # only where the window lies inside the image
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mu_a, mu_b = filter_valid(a), filter_valid(b)
+    var_a = filter_valid(a * a) - mu_a**2
+    var_b = filter_valid(b * b) - mu_b**2
+    covariance = filter_valid(a * b) - mu_a * mu_b
+    numerator = (2 * mu_a * mu_b + c1) * (2 * covariance + c2)
+    denominator = (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
+    return float(np.mean(numerator / denominator))
+
+
+def test_ssim_matches_the_reference_on_random_images() -> None:
+    image_a = random_image((50, 70))
+    image_b = add_noise(image_a, 25)
+    assert ssim(image_a, image_b) == pytest.approx(reference_ssim(image_a, image_b), abs=1e-10)
+
+
+def real_images(source: str) -> list[np.ndarray]:
+    """skimage's astronaut, or the HR images of a benchmark set in ../shared (skip if absent)."""
+    if source == "astronaut":
+        return [skimage.data.astronaut()]
+    folder = BENCHMARKS / source / "HR"
+    if not folder.is_dir():
+        pytest.skip(f"no {source} images at {folder}")
+    return [read_image(path, keep_gray=True) for path in find_images(folder)]
+
+
+@pytest.mark.parametrize("source", ["astronaut", "Set5", "Set14"])
+def test_ssim_matches_the_reference_on_real_images(source: str) -> None:
+    """Per channel and the image-level mean, on Y and RGB, after the x4 border crop, for the
+    protocol's bicubic x4 result against its HR image."""
+    for hr_image in real_images(source):
+        hr_image = modcrop(hr_image, 4)
+        sr_image = bicubic_upscale(degrade_image(hr_image, 4), 4)
+        sr_shaved, hr_shaved = shave(sr_image, 4), shave(hr_image, 4)
+        if hr_image.ndim == 2:  # a gray image is its own Y channel
+            expected = reference_ssim(sr_shaved, hr_shaved)
+            assert ssim(sr_image, hr_image, 4) == pytest.approx(expected, abs=1e-10)
+            continue
+        sr_y, hr_y = rgb_to_y(sr_image), rgb_to_y(hr_image)
+        expected = reference_ssim(shave(sr_y, 4), shave(hr_y, 4))
+        assert ssim(sr_y, hr_y, 4) == pytest.approx(expected, abs=1e-10)
+        channels = []
+        for channel in range(3):
+            channels.append(reference_ssim(sr_shaved[..., channel], hr_shaved[..., channel]))
+            measured = ssim(sr_image[..., channel], hr_image[..., channel], 4)
+            assert measured == pytest.approx(channels[-1], abs=1e-10)
+        assert ssim(sr_image, hr_image, 4) == pytest.approx(np.mean(channels), abs=1e-10)
 
 
 def test_rgb_to_y_range() -> None:

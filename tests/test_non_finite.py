@@ -17,9 +17,10 @@ from srgan.data.crops import TrainCrops, load_images
 from srgan.models.generator import Generator
 from srgan.train.config import load_config
 from srgan.train.loop import Interrupted, NonFiniteLossError, RunPaths, Stage, run_stage
+from srgan.train.networks import Network
 from srgan.train.runtime import Runtime
 from srgan.train.stages import pretrain
-from srgan.train.steps import Network, pretrain_step
+from srgan.train.steps import Batch, pretrain_step
 
 PREFIX = "srresnet_x4_tiny"
 
@@ -46,9 +47,9 @@ def run_with_hook(
     )
     steps = []
 
-    def step_fn(lr_image: torch.Tensor, hr_image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def step_fn(batch: Batch) -> dict[str, torch.Tensor]:
         steps.append(len(steps) + 1)
-        losses = pretrain_step(network, runtime, lr_image, hr_image)
+        losses = pretrain_step(network, runtime, batch)
         return hook(steps[-1], generator) or losses
 
     stage = Stage(

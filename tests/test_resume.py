@@ -31,9 +31,10 @@ from srgan.models.generator import Generator
 from srgan.models.losses import ContentLoss
 from srgan.train.config import load_config
 from srgan.train.loop import RunPaths, Stage, run_stage
+from srgan.train.networks import Network
 from srgan.train.run_folder import resumable_checkpoints
 from srgan.train.runtime import Runtime
-from srgan.train.steps import LossWeights, Network, gan_step, pretrain_step
+from srgan.train.steps import Batch, GanLoss, gan_step, pretrain_step
 
 # 20 epochs of one step each (3 tiny images, batch 2); the GAN's learning rate drops after 10.
 # The last few steps are a margin: on a busy machine the signal may land steps after its aim.
@@ -48,11 +49,11 @@ RESUME_OVERRIDES = [
     "pretrain.epochs=20",
     "pretrain.batch_size=2",
     "pretrain.validate_every=2",
-    'gan.stages=[{"epochs": 10, "lr": 1e-4}, {"epochs": 10, "lr": 1e-5}]',
+    'gan.lr_phases=[{"epochs": 10, "lr": 1e-4}, {"epochs": 10, "lr": 1e-5}]',
     "gan.batch_size=2",
     "gan.validate_every=2",
     "gan.vgg_weights=random",
-    "gan.content_layer=vgg22",
+    "gan.content_loss=vgg22",
     "runtime.device=cpu",
     "runtime.precision=fp32",
     "runtime.deterministic=true",
@@ -304,16 +305,10 @@ def test_training_draws_nothing_from_global_rngs(
     if stage_name == "pretrain":
         del networks["discriminator"]
 
-    def step_fn(lr_image: torch.Tensor, hr_image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def step_fn(batch: Batch) -> dict[str, torch.Tensor]:
         if stage_name == "pretrain":
-            return pretrain_step(networks["generator"], runtime, lr_image, hr_image)
-        return gan_step(
-            *networks.values(),
-            content_losses["vgg22"],
-            LossWeights(),
-            runtime,
-            (lr_image, hr_image),
-        )
+            return pretrain_step(networks["generator"], runtime, batch)
+        return gan_step(*networks.values(), GanLoss(content_losses["vgg22"]), runtime, batch)
 
     stage = Stage(
         name=stage_name,

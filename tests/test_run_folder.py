@@ -1,6 +1,7 @@
 """A run folder belongs to one run: fresh starts, locks, full disks, resume messages, signals
 during validation. Runs go through the scripts' own entry point (`stage_main`), in process."""
 
+import functools
 import json
 import os
 import signal
@@ -21,10 +22,11 @@ from srgan.models.generator import Generator
 from srgan.train.config import load_config
 from srgan.train.loop import Interrupted, RunPaths, Stage, run_stage
 from srgan.train.metrics_log import MetricsLog
+from srgan.train.networks import Network
 from srgan.train.run_folder import LOCK_NAME, RunLock
 from srgan.train.runtime import Runtime
 from srgan.train.stages import pretrain, train_gan
-from srgan.train.steps import Network, pretrain_step
+from srgan.train.steps import pretrain_step
 
 PREFIX = f"srresnet_x4_{TINY_RUN_NAME}"
 
@@ -252,7 +254,7 @@ def test_sigterm_during_a_slow_validation_stops_within_a_second(
         validate_every=2,
         lr_at=lambda step: 1e-4,
         networks={"generator": network},
-        step=lambda lr_image, hr_image: pretrain_step(network, runtime, lr_image, hr_image),
+        step=functools.partial(pretrain_step, network, runtime),
     )
     paths = RunPaths(tmp_path, tmp_path / "checkpoints")
     with pytest.raises(Interrupted) as interruption:

@@ -16,11 +16,17 @@ from srgan.data.degradation import degrade_batch
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.models.losses import ContentLoss, discriminator_loss
-from srgan.train.config import load_config
 from srgan.train.metrics_log import MetricsLog
+from srgan.train.networks import Network, build_network
 from srgan.train.runtime import Runtime
-from srgan.train.stages import prepare_network
-from srgan.train.steps import LossWeights, Network, gan_step, pretrain_step
+from srgan.train.steps import (
+    Batch,
+    Degradation,
+    GanLoss,
+    gan_step,
+    prepare_batch,
+    pretrain_step,
+)
 
 CPU_FP32 = Runtime(torch.device("cpu"), amp_dtype=None, channels_last=False)
 CROP = 32
@@ -32,12 +38,12 @@ def content_loss(content_losses: dict[str, ContentLoss]) -> ContentLoss:
     return content_losses["vgg22"]
 
 
-def fixed_batch(seed: int, batch_size: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-    """(LR in [0, 1], HR in [-1, 1]) of smooth random images, LR degraded from HR."""
+def fixed_batch(seed: int, batch_size: int = 4, step: int = 0) -> Batch:
+    """LR in [0, 1] and HR in [-1, 1] of smooth random images, LR degraded from HR."""
     generator = torch.Generator().manual_seed(seed)
     coarse = torch.rand(batch_size, 3, CROP // 8, CROP // 8, generator=generator)
     hr_unit = nn.functional.interpolate(coarse, size=(CROP, CROP), mode="bilinear")
-    return degrade_batch(hr_unit, SCALE), hr_unit * 2 - 1
+    return Batch(step, degrade_batch(hr_unit, SCALE), hr_unit * 2 - 1)
 
 
 def tiny_networks(seed: int) -> tuple[Generator, Discriminator]:
@@ -61,7 +67,7 @@ def run_gan_step(
     content_loss: ContentLoss,
     generator_lr: float,
     discriminator_lr: float,
-    batch: tuple[torch.Tensor, torch.Tensor],
+    batch: Batch,
 ) -> dict[str, torch.Tensor]:
     # lr = 0: Adam moves no weight, so any change comes from the other network's update.
     generator_network = Network.plain(
@@ -72,9 +78,8 @@ def run_gan_step(
         torch.optim.Adam(discriminator.parameters(), lr=discriminator_lr),
         CPU_FP32.grad_scaler(),
     )
-    return gan_step(
-        generator_network, discriminator_network, content_loss, LossWeights(), CPU_FP32, batch
-    )
+    loss = GanLoss(content=content_loss)
+    return gan_step(generator_network, discriminator_network, loss, CPU_FP32, batch)
 
 
 def test_generator_update_leaves_discriminator_unchanged(content_loss: ContentLoss) -> None:
@@ -110,7 +115,8 @@ def test_gradients_flow_only_where_they_belong(content_loss: ContentLoss) -> Non
         copy.deepcopy(discriminator),
     )
     reference_loss = discriminator_loss(
-        reference_discriminator(batch[1]), reference_discriminator(reference_generator(batch[0]))
+        reference_discriminator(batch.hr_image),
+        reference_discriminator(reference_generator(batch.lr_image)),
     )
     reference_loss.backward()
 
@@ -134,12 +140,12 @@ def test_pretrain_step_reduces_mse_on_a_fixed_batch() -> None:
     network = Network.plain(
         generator, torch.optim.Adam(generator.parameters(), lr=2e-3), CPU_FP32.grad_scaler()
     )
-    lr_image, hr_image = fixed_batch(2)
+    batch = fixed_batch(2)
     with torch.no_grad():
-        initial_mse = nn.functional.mse_loss(copy.deepcopy(generator)(lr_image), hr_image)
-    losses = [
-        pretrain_step(network, CPU_FP32, lr_image, hr_image)["pixel"].item() for _ in range(20)
-    ]
+        initial_mse = nn.functional.mse_loss(
+            copy.deepcopy(generator)(batch.lr_image), batch.hr_image
+        )
+    losses = [pretrain_step(network, CPU_FP32, batch)["pixel"].item() for _ in range(20)]
     # The returned loss is the batch MSE of G(lr) against hr before the update.
     assert losses[0] == pytest.approx(initial_mse.item(), rel=1e-5)
     assert losses[-1] < 0.5 * losses[0], losses
@@ -172,12 +178,7 @@ def test_each_discriminator_handle_serves_its_pass(content_loss: ContentLoss) ->
         scaler=CPU_FP32.grad_scaler(),
     )
     gan_step(
-        generator_network,
-        discriminator_network,
-        content_loss,
-        LossWeights(),
-        CPU_FP32,
-        fixed_batch(3),
+        generator_network, discriminator_network, GanLoss(content_loss), CPU_FP32, fixed_batch(3)
     )
     assert [call.split(":")[0] for call in calls] == ["frozen", "module", "module"]
 
@@ -193,34 +194,24 @@ def test_compiled_training_uses_the_compiled_discriminator_for_every_pass(
     does not depend on the backend.
     """
     monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
-    config = load_config(
-        None, ["runtime.compile=true", "runtime.channels_last=false"], check_paths=False
-    )
     eager_generator, eager_discriminator = tiny_networks(4)
     compiled_generator, compiled_discriminator = (
         copy.deepcopy(eager_generator),
         copy.deepcopy(eager_discriminator),
     )
-    betas = (0.9, 0.999)
-    generator = prepare_network(compiled_generator, betas, config, CPU_FP32)
-    discriminator = prepare_network(compiled_discriminator, betas, config, CPU_FP32)
+    generator = build_network(compiled_generator, CPU_FP32, compile=True)
+    discriminator = build_network(compiled_discriminator, CPU_FP32, compile=True)
     assert isinstance(discriminator.frozen, torch._dynamo.eval_frame.OptimizedModule)
     assert discriminator.frozen is discriminator.module
     assert discriminator.bare is compiled_discriminator
 
-    eager_config = load_config(None, ["runtime.channels_last=false"], check_paths=False)
-    eager = [
-        prepare_network(m, betas, eager_config, CPU_FP32)
-        for m in (eager_generator, eager_discriminator)
-    ]
+    eager = [build_network(m, CPU_FP32) for m in (eager_generator, eager_discriminator)]
     for network in (generator, discriminator, *eager):
         for group in network.optimizer.param_groups:
             group["lr"] = 1e-3
     batch = fixed_batch(4)
-    compiled_losses = gan_step(
-        generator, discriminator, content_loss, LossWeights(), CPU_FP32, batch
-    )
-    eager_losses = gan_step(*eager, content_loss, LossWeights(), CPU_FP32, batch)
+    compiled_losses = gan_step(generator, discriminator, GanLoss(content_loss), CPU_FP32, batch)
+    eager_losses = gan_step(*eager, GanLoss(content_loss), CPU_FP32, batch)
     for name, value in eager_losses.items():
         torch.testing.assert_close(compiled_losses[name], value, rtol=1e-4, atol=1e-5, msg=name)
 
@@ -234,14 +225,14 @@ def test_fp16_skipped_steps_are_counted_and_a_run_skipping_all_is_reported(
     generator = Generator(scale=SCALE, num_blocks=2, num_channels=8).train()
     scaler = torch.amp.GradScaler("cpu", enabled=True)
     network = Network.plain(generator, torch.optim.Adam(generator.parameters()), scaler)
-    lr_image, hr_image = fixed_batch(5)
+    batch = fixed_batch(5)
     before = parameters_of(generator)
-    losses = pretrain_step(network, CPU_FP32, lr_image, hr_image)
+    losses = pretrain_step(network, CPU_FP32, batch)
     assert losses["skipped_generator"].item() == 0.0 and not unchanged(generator, before)
 
     before = parameters_of(generator)
     overflowing = network.update(
-        nn.functional.mse_loss(generator(lr_image), hr_image) * 1e38 * 1e38
+        nn.functional.mse_loss(generator(batch.lr_image), batch.hr_image) * 1e38 * 1e38
     )
     assert overflowing.item() == 1.0 and unchanged(generator, before)
 
@@ -254,3 +245,13 @@ def test_fp16_skipped_steps_are_counted_and_a_run_skipping_all_is_reported(
     assert "skipped all 3 generator steps" in capsys.readouterr().err
     log.warn_if_all_skipped({"fp16_skipped/generator": 2}, steps=3)
     assert capsys.readouterr().err == ""
+
+
+def test_prepare_batch_gives_the_papers_ranges_and_degrades_on_the_device() -> None:
+    hr_uint8 = torch.randint(0, 256, (2, 3, CROP, CROP), dtype=torch.uint8)
+    batch = prepare_batch(hr_uint8, 7, CPU_FP32, Degradation(SCALE))
+    assert batch.step == 7
+    torch.testing.assert_close(batch.hr_image, hr_uint8.float() / 255 * 2 - 1)
+    assert batch.hr_image.min() >= -1 and batch.hr_image.max() <= 1
+    torch.testing.assert_close(batch.lr_image, degrade_batch(hr_uint8.float() / 255, SCALE))
+    assert batch.lr_image.shape == (2, 3, CROP // SCALE, CROP // SCALE)

@@ -78,7 +78,7 @@ def test_bf16_runs_where_native(
 
 
 def test_bf16_refusal_names_the_gpu_kind() -> None:
-    # On CUDA the same check (srgan.train.runtime.bf16_native) answers for pre-Ampere GPUs.
+    # On CUDA the same check (srgan.precision.bf16_native) answers for pre-Ampere GPUs.
     device = torch.device("cuda")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(upscale_command, "bf16_native", lambda device: False)

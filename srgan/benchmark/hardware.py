@@ -1,9 +1,9 @@
 """What this machine is and what it can do: its description, its native precisions, the rate of
 a call capped by time, FLOP counts, and the matmul/conv ceilings.
 
-Precisions: fp32 always; bf16 only where `bf16_native` says the hardware runs it natively
-(oneDNN with AVX512-BF16 or AMX on a CPU, `torch.cuda.is_bf16_supported()` on CUDA). Elsewhere
-bf16 is emulated and many times slower than fp32, so it is listed as not native and not timed.
+Precisions: fp32 always; bf16 only where `srgan.precision.bf16_native` says the hardware runs
+it natively (oneDNN with AVX512-BF16 or AMX on a CPU, Ampere or newer on CUDA). Elsewhere bf16
+is emulated and many times slower than fp32, so it is listed as not native and not timed.
 
 Timing: every measurement is capped by time, not by a count of calls (`measure_rate`), so it
 takes about as long however slow the machine is.
@@ -31,10 +31,10 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from srgan.train.runtime import AMP_DTYPES, bf16_native
+from srgan.precision import PRECISIONS, bf16_native
 
 # The precisions timed where native; fp16 needs a GPU and a loss scaler, and is left to training.
-PRECISIONS = {name: AMP_DTYPES[name] for name in ("fp32", "bf16")}
+TIMED_PRECISIONS = ("fp32", "bf16")
 # Square matmul side: large enough to reach the ceiling, small enough for a few calls a second.
 MATMUL_SIZE = {"cpu": 2048, "cuda": 8192}
 # x86 SIMD families that decide how fast fp32 and bf16 run (the JSON keeps these flags).
@@ -158,7 +158,7 @@ def machine_info(device: torch.device) -> dict:
 def split_precisions(device: torch.device) -> tuple[list[str], list[str]]:
     """(native precisions, which are timed; the others, which are only listed)."""
     native = ["fp32"] + (["bf16"] if bf16_native(device) else [])
-    return native, [name for name in PRECISIONS if name not in native]
+    return native, [name for name in TIMED_PRECISIONS if name not in native]
 
 
 def ceiling_calls(
@@ -166,7 +166,7 @@ def ceiling_calls(
 ) -> dict[str, tuple[Callable[[], object], int, str]]:
     """Matmul and conv calls in `precision`, each with its FLOPs and a description; the conv
     keeps the channel count of its (batch, channels, height, width) input `conv_shape`."""
-    dtype = PRECISIONS[precision] or torch.float32
+    dtype = PRECISIONS[precision]
     size = MATMUL_SIZE[device.type]
     left = torch.randn(size, size, device=device, dtype=dtype)
     right = torch.randn(size, size, device=device, dtype=dtype)

@@ -50,10 +50,10 @@ from srgan.benchmark.training_speed import (
 )
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.train.checkpoints import Checkpointer
+from srgan.train.checkpoints import StageCheckpoints
 from srgan.train.config import Config
+from srgan.train.networks import Network, build_network
 from srgan.train.runtime import Runtime
-from srgan.train.steps import Network, adam
 
 DIV2K_SIZE = (1356, 2040)  # (height, width) of a typical DIV2K training image
 # Time cap of one training-step measurement; a GAN step gets twice as long.
@@ -94,12 +94,14 @@ def gan_variants(
 
 
 def adam_network(module: torch.nn.Module, runtime: Runtime) -> Network:
-    """`module` with an Adam whose state is filled in, as after the first training step."""
-    optimizer = adam(module.parameters(), fused=False)
-    for parameter in module.parameters():
+    """`module` built as training builds it, its Adam's state filled in as after the first
+    training step. The multi-tensor Adam on every device: its state has the same size as the
+    fused one's."""
+    network = build_network(module, runtime, fused_adam=False)
+    for parameter in network.bare.parameters():
         parameter.grad = torch.zeros_like(parameter)
-    optimizer.step()
-    return Network.plain(module, optimizer, runtime.grad_scaler())
+    network.optimizer.step()
+    return network
 
 
 def measure_checkpoint_writes(
@@ -108,11 +110,9 @@ def measure_checkpoint_writes(
     """Seconds and size of one resumable checkpoint per stage, written to `folder`."""
     runtime = Runtime(device, None, channels_last=False)
     torch.manual_seed(0)
-    generator = adam_network(Generator.from_spec(workload.generator).to(device), runtime)
+    generator = adam_network(Generator.from_spec(workload.generator), runtime)
     discriminator = adam_network(
-        Discriminator(
-            crop_size=workload.crop_size, num_channels=workload.discriminator_channels
-        ).to(device),
+        Discriminator(crop_size=workload.crop_size, num_channels=workload.discriminator_channels),
         runtime,
     )
     stages = {
@@ -121,19 +121,18 @@ def measure_checkpoint_writes(
     }
     rows = []
     for stage, (kind, networks) in stages.items():
-        checkpointer = Checkpointer(
+        checkpoints = StageCheckpoints(
             stage_name=stage,
             kind=kind,
             networks=networks,
             extra_state={},
             config=Config(),
             folder=folder,
-            log_dir=folder,
             steps_per_epoch=1,
             is_main=True,
         )
-        rate = measure_rate(partial(checkpointer.save_periodic, 1, {}), device, timing)
-        size = checkpointer.last_saved.stat().st_size
+        rate = measure_rate(partial(checkpoints.save_periodic, 1, {}), device, timing)
+        size = checkpoints.last_saved.stat().st_size
         rows.append({"stage": stage, "seconds": 1 / rate.per_second, "bytes": size})
     return rows
 

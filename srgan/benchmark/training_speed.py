@@ -3,7 +3,7 @@ its steps in several precision/layout/optimizer variants.
 
 Data (`measure_data`): LR/HR pairs per second of a naive per-sample loader (open the PNG,
 crop, flip, downscale; one thread per core) and of the training loop's in-RAM pipeline
-(`batch_stream` and a batched `degrade_batch`).
+(`batch_stream`, then `prepare_batch`: one batched `degrade_batch` per step).
 
 Steps (`measure_steps`): the package's `pretrain_step`, and `gan_step` (plus the discriminator
 and the content loss), on the `Workload`, by default the paper's size: 16-block SRResNet,
@@ -32,17 +32,21 @@ import numpy as np
 import torch
 from PIL import Image
 
-from srgan.benchmark.hardware import PRECISIONS, Rate, Timing, count_flops, cpu_cores, measure_rate
+from srgan.benchmark.hardware import Rate, Timing, count_flops, cpu_cores, measure_rate
 from srgan.data.crops import TrainCrops, batch_stream
 from srgan.data.degradation import degrade_batch
 from srgan.data.images import read_image
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator, GeneratorSpec
 from srgan.models.losses import ContentLoss
+from srgan.precision import amp_dtype
+from srgan.train.networks import Network, build_network
 from srgan.train.runtime import Runtime
-from srgan.train.steps import LossWeights, Network, adam, gan_step, pretrain_step
+from srgan.train.steps import Batch, Degradation, GanLoss, gan_step, prepare_batch, pretrain_step
 
 PIPELINE_BATCHES = 20  # batches per timed call of the in-RAM pipeline
+# The timed steps' learning rate: small, so that the weights change as in training.
+LEARNING_RATE = 1e-5
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ class Variant:
     """One way to run the same step; the first of `training_variants` is the baseline."""
 
     name: str
-    precision: str  # a key of PRECISIONS
+    precision: str  # one of srgan.benchmark.hardware.TIMED_PRECISIONS
     channels_last: bool
     fused_adam: bool = False  # False: the multi-tensor (foreach) Adam
     compile: bool = False
@@ -135,8 +139,8 @@ def naive_loader_call(
 
 def pipeline_pairs(
     crops: TrainCrops, runtime: Runtime, batch_size: int, scale: int, batches: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run the training loop's input path for `batches` steps; returns the last (LR, HR) batch."""
+) -> Batch:
+    """Run the training loop's input path for `batches` steps; returns the last batch."""
     stream = batch_stream(
         crops,
         range(batches),
@@ -146,10 +150,10 @@ def pipeline_pairs(
         rows=slice(None),
         pin_memory=runtime.device.type == "cuda",
     )
-    for hr_uint8 in stream:
-        hr_image = runtime.to_device(hr_uint8).float() / 255
-        lr_image = degrade_batch(hr_image, scale, "bicubic")
-    return lr_image, hr_image
+    degradation = Degradation(scale)
+    for step, hr_uint8 in enumerate(stream):
+        batch = prepare_batch(hr_uint8, step, runtime, degradation)
+    return batch
 
 
 def measure_data(
@@ -158,7 +162,7 @@ def measure_data(
     workload: Workload,
     timing: Timing,
     log: Callable[[str], None],
-) -> tuple[dict, tuple[torch.Tensor, torch.Tensor]]:
+) -> tuple[dict, Batch]:
     """Pairs/s of the naive loader and of the in-RAM pipeline, and one pipeline batch."""
     crop_size, scale = workload.crop_size, workload.generator.scale
     workers = cpu_cores()
@@ -196,42 +200,42 @@ def content_loss_for(workload: Workload) -> ContentLoss:
         return ContentLoss(layer=workload.content_layer, weights="random")
 
 
+def timed_network(module: torch.nn.Module, runtime: Runtime, variant: Variant) -> Network:
+    """`module` built as training builds it (`build_network`), with `variant`'s Adam and
+    compilation, at a fixed small learning rate (the loop sets it before each step)."""
+    network = build_network(module, runtime, compile=variant.compile, fused_adam=variant.fused_adam)
+    for group in network.optimizer.param_groups:
+        group["lr"] = LEARNING_RATE
+    return network
+
+
 def training_call(
     variant: Variant,
     step: str,
     device: torch.device,
     workload: Workload,
-    batch: tuple[torch.Tensor, torch.Tensor],
+    batch: Batch,
     content_loss: ContentLoss | None,
 ) -> Callable[[], None]:
     """One `pretrain_step` or `gan_step` of `variant` on `batch`, ready to time.
 
-    The networks are built the way srgan/train/stages.py builds them: the compiled module runs the
-    step, the bare one holds the weights, and every variant starts from the same weights.
+    The networks are built as training builds them, and every variant starts from the same
+    weights; the batch moves to the variant's memory layout.
     """
-    runtime = Runtime(device, PRECISIONS[variant.precision], variant.channels_last)
-    memory_format = torch.channels_last if variant.channels_last else torch.contiguous_format
-
-    def network(bare: torch.nn.Module) -> Network:
-        bare = bare.to(device, memory_format=memory_format)
-        module = torch.compile(bare) if variant.compile else bare
-        optimizer = adam(bare.parameters(), fused=variant.fused_adam, lr=1e-5)
-        return Network(module, module, bare, optimizer, runtime.grad_scaler())
-
+    runtime = Runtime(device, amp_dtype(variant.precision), variant.channels_last)
     torch.manual_seed(0)
-    generator = network(Generator.from_spec(workload.generator))
-    lr_image = runtime.to_device(batch[0])
-    hr_image = runtime.to_device(batch[1]) * 2 - 1
+    generator = timed_network(Generator.from_spec(workload.generator), runtime, variant)
+    batch = Batch(batch.step, runtime.to_device(batch.lr_image), runtime.to_device(batch.hr_image))
     if step == "pretrain":
-        return lambda: pretrain_step(generator, runtime, lr_image, hr_image)
-    discriminator = network(
-        Discriminator(crop_size=workload.crop_size, num_channels=workload.discriminator_channels)
+        return lambda: pretrain_step(generator, runtime, batch)
+    discriminator = timed_network(
+        Discriminator(crop_size=workload.crop_size, num_channels=workload.discriminator_channels),
+        runtime,
+        variant,
     )
-    content = copy.deepcopy(content_loss).to(device, memory_format=memory_format)
-    weights = LossWeights()
-    return lambda: gan_step(
-        generator, discriminator, content, weights, runtime, (lr_image, hr_image)
-    )
+    memory_format = torch.channels_last if variant.channels_last else torch.contiguous_format
+    loss = GanLoss(content=copy.deepcopy(content_loss).to(device, memory_format=memory_format))
+    return lambda: gan_step(generator, discriminator, loss, runtime, batch)
 
 
 def measure_steps(
@@ -239,7 +243,7 @@ def measure_steps(
     variants: list[Variant],
     device: torch.device,
     workload: Workload,
-    batch: tuple[torch.Tensor, torch.Tensor],
+    batch: Batch,
     timing: Timing,
     log: Callable[[str], None],
 ) -> tuple[int, dict[str, Rate]]:

@@ -13,11 +13,10 @@ from pathlib import Path
 from srgan.checkpoint import CheckpointError
 from srgan.datasets.catalog import missing_data_hint
 from srgan.files import WriteError
-from srgan.models.losses import VGGWeightsError
+from srgan.models.vgg import VGGWeightsError
 from srgan.train.config import Config, ConfigError, load_config
-from srgan.train.loop import RunPaths
 from srgan.train.metrics_log import NonFiniteLossError
-from srgan.train.run_folder import RunFolderError, RunLock
+from srgan.train.run_folder import RunFolderError, RunLock, RunPaths
 from srgan.train.runtime import Runtime, setup_runtime, shutdown
 from srgan.train.signals import Interrupted
 

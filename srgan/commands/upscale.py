@@ -21,12 +21,7 @@ import torch
 from srgan.commands.common import run_main
 from srgan.files import check_writable_folder
 from srgan.inference.shipped_models import DEFAULT_MODEL, SHIPPED_MODELS, shipped_model_path
-from srgan.inference.tiles import (
-    PRECISIONS,
-    autocast_dtype,
-    load_generator,
-    receptive_radius,
-)
+from srgan.inference.tiles import autocast_dtype, load_generator, receptive_radius
 from srgan.inference.upscaling import (
     DEFAULT_QUALITY,
     MAX_OUTSCALE,
@@ -35,7 +30,7 @@ from srgan.inference.upscaling import (
     printable,
     upscale_files,
 )
-from srgan.train.runtime import bf16_native
+from srgan.precision import PRECISIONS, bf16_native
 
 DEFAULT_OUTPUT = Path("results/upscaled")
 

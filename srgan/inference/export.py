@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from srgan.inference.tiles import load_generator, safetensors_metadata
-from srgan.models.generator import Generator
+from srgan.models.generator import Generator, signed_to_unit
 
 # The torch.export-based ONNX exporter writes opset 18 (onnxruntime >= 1.14, TensorRT >= 8.6);
 # asking it for an older one runs a version converter that can fail.
@@ -38,7 +38,7 @@ class ExportedUpscaler(nn.Module):
         self.scale = generator.scale
 
     def forward(self, lr_image: torch.Tensor) -> torch.Tensor:
-        return ((self.generator(lr_image) + 1) / 2).clamp(0, 1)
+        return signed_to_unit(self.generator(lr_image)).clamp(0, 1)
 
 
 def export_safetensors(generator: Generator, path: Path, degradation: str | None = None) -> None:

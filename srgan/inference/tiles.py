@@ -18,9 +18,9 @@ from tqdm import tqdm
 
 from srgan.checkpoint import CheckpointError, generator_from_checkpoint, load_checkpoint
 from srgan.inference.tile_size import available_memory, choose_tile
-from srgan.models.generator import Generator, GeneratorSpec
+from srgan.models.generator import Generator, GeneratorSpec, signed_to_unit
+from srgan.precision import PRECISIONS, bf16_native
 
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 SAFETENSORS_FORMAT = "srgan-generator"  # metadata["format"] of our safetensors exports
 
 # write(hr_rows, hr_cols, sr_tile): receives each finished SR tile, float32 (N, 3, h, w) in [0, 1].
@@ -103,8 +103,8 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype:
         raise ValueError(f"unknown precision {precision!r}, expected one of {choices}")
     if precision == "fp16" and device.type != "cuda":
         raise ValueError("fp16 needs a CUDA device; on CPU use bf16 or fp32")
-    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError("this GPU does not support bf16; use fp16 or fp32")
+    if precision == "bf16" and device.type == "cuda" and not bf16_native(device):
+        raise ValueError("this GPU only emulates bf16 (native from Ampere on); use fp16 or fp32")
     return PRECISIONS[precision]
 
 
@@ -124,7 +124,7 @@ def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int, int, in
 
 def _run_generator(generator: Generator, lr_patch: torch.Tensor, dtype: torch.dtype):
     with torch.autocast(lr_patch.device.type, dtype=dtype, enabled=dtype != torch.float32):
-        return (generator(lr_patch).float() + 1) / 2
+        return signed_to_unit(generator(lr_patch).float())
 
 
 @torch.no_grad()
@@ -141,10 +141,11 @@ def upscale_into(
     """Upscale (N, 3, H, W) LR in [0, 1] tile by tile, handing each SR tile to `write`.
 
     `tile` LR pixels per side (0: whole image at once; None: the whole image where it fits in
-    memory, else the largest tiles that do, see `srgan.inference.tile_size`); `tile_overlap` LR
-    pixels of context per side (default: `receptive_radius`, which makes tiling exact). In fp16/bf16 a
-    tile whose output is not finite (fp16 overflow) is redone in fp32 with a warning, so reduced
-    precision never turns an image black (NaN cast to uint8) where fp32 would not.
+    memory, else the largest tiles that do, see `srgan.inference.tile_size`); `tile_overlap`
+    LR pixels of context per side (default: `receptive_radius`, which makes tiling exact). In
+    fp16/bf16 a tile whose output is not finite (fp16 overflow) is redone in fp32 with a
+    warning, so reduced precision never turns an image black (NaN cast to uint8) where fp32
+    would not.
     """
     dtype = autocast_dtype(precision, lr_image.device)
     scale = generator.scale

@@ -1,1 +1,2 @@
-"""The paper's networks and losses (Section 2.2): generator, discriminator, VGG19 content loss."""
+"""The paper's networks and losses (Section 2.2): generator, discriminator, the losses, and the
+VGG19 feature layers of the content loss with their weights (`vgg`)."""

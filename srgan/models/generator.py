@@ -15,6 +15,18 @@ MAX_BLOCKS = 256
 MAX_CHANNELS = 1024
 
 
+# The paper's ranges (Section 3.2): LR inputs in [0, 1], HR targets and SR outputs in [-1, 1]
+# (the tanh). These two are the only conversions between them.
+def unit_to_signed(image: torch.Tensor) -> torch.Tensor:
+    """[0, 1] -> [-1, 1], e.g. an HR image into the generator's output range."""
+    return image * 2 - 1
+
+
+def signed_to_unit(image: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> [0, 1], e.g. a generator output into an image's range."""
+    return (image + 1) / 2
+
+
 @dataclass(frozen=True)
 class GeneratorSpec:
     """Everything it takes to rebuild a generator: the one description of a model's shape.

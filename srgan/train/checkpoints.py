@@ -1,5 +1,9 @@
 """A stage's checkpoints: what goes into them, when they are written, and resuming from them.
 
+The verbs: `save` (and `save_periodic`, `record_validation`), `start` (refuse or set aside an
+earlier run's checkpoints, or `resume` from the latest one). The metrics log and the other
+records of the log folder are the loop's: `start` only says whether they go aside too.
+
 Periodic checkpoints hold everything the rest of the run depends on (weights, optimizers,
 loss scalers, step, best validation PSNR); `_best` and `_final` hold the generator only,
 plus everything needed to use it. A checkpoint with non-finite weights is never written:
@@ -7,6 +11,7 @@ it would poison every resume.
 """
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from srgan.checkpoint import (
@@ -19,18 +24,16 @@ from srgan.checkpoint import (
     save_checkpoint,
 )
 from srgan.train.config import Config, config_to_dict, upgrade_keys
-from srgan.train.metrics_log import MetricsLog, NonFiniteLossError
+from srgan.train.metrics_log import NonFiniteLossError
+from srgan.train.networks import Network
 from srgan.train.run_folder import (
     RunFolderError,
     archive_folder,
-    archive_stage_records,
     load_resume_checkpoint,
     move_aside,
     prune_checkpoints,
-    stage_records,
     stored_checkpoints,
 )
-from srgan.train.steps import Network
 
 # Config keys that change what is logged, validated or kept, not what is computed: resuming
 # with other values still continues bit for bit.
@@ -49,7 +52,18 @@ BOOKKEEPING_KEYS = (
 FIXED_KEYS = ("gan.content_loss",)
 
 
-class Checkpointer:
+@dataclass(frozen=True)
+class Start:
+    """Where a stage starts: its step, and the folder an earlier run's files were moved to
+    (None: nothing was), which also receives the stage's records when `records_too`."""
+
+    step: int
+    resumed: bool
+    set_aside: Path | None = None
+    records_too: bool = False
+
+
+class StageCheckpoints:
     def __init__(
         self,
         *,
@@ -59,7 +73,6 @@ class Checkpointer:
         extra_state: dict,
         config: Config,
         folder: Path,
-        log_dir: Path,
         steps_per_epoch: int,
         is_main: bool,
     ) -> None:
@@ -74,7 +87,6 @@ class Checkpointer:
         self.scale, self.run_name = config.model.scale, config.name
         self.keep = config.runtime.keep_checkpoints
         self.folder, self.prefix = folder, checkpoint_prefix(kind, config.model.scale, config.name)
-        self.log_dir = log_dir
         self.steps_per_epoch, self.is_main = steps_per_epoch, is_main
         self.best_psnr = -float("inf")
         self.last_saved: Path | None = None  # the newest periodic checkpoint
@@ -141,19 +153,18 @@ class Checkpointer:
             self.best_psnr = metrics["valid/psnr_y"]
             self.save("best", step, metrics, full=False)
 
-    def start(self, resume: str | None, fresh: bool, log: MetricsLog) -> int:
-        """The step this stage starts from, with the run folder made consistent with it.
+    def start(self, resume: str | None, fresh: bool, has_records: bool) -> Start:
+        """The step this stage starts from, with its checkpoints made consistent with it.
 
-        A fresh start refuses to overwrite an earlier run's files unless `fresh`, which moves
-        them aside. A resume restores the networks; files of later steps (a branch abandoned
-        by `--resume PATH`) are moved aside, and metrics rows after the step dropped.
+        A fresh start refuses to overwrite an earlier run (its checkpoints, or its records when
+        `has_records`) unless `fresh`, which moves them aside. A resume restores the networks;
+        checkpoints of later steps (a branch abandoned by `--resume PATH`) are moved aside.
         """
         earlier = stored_checkpoints(self.folder, self.prefix)
         if resume is None:
-            if (earlier or log.stage_rows()) and not fresh:
+            if (earlier or has_records) and not fresh:
                 raise RunFolderError(self.refusal(earlier))
-            self.archive([c.path for c in earlier], log)
-            return 0
+            return Start(0, False, self.set_aside([c.path for c in earlier], has_records), True)
         step = self.resume(resume)
         if step is None:
             print(
@@ -161,14 +172,11 @@ class Checkpointer:
                 f"{self.folder}; starting {self.stage_name} from step 0",
                 flush=True,
             )
-            self.archive([c.path for c in earlier], log)
-            return 0
+            return Start(0, False, self.set_aside([c.path for c in earlier], has_records), True)
         later = [c.path for c in earlier if c.step > step and c.path != self.last_saved]
         if later and self.is_main:
             print(f"warning: moving {len(later)} checkpoint(s) of later steps aside", flush=True)
-        self.archive(later, log, keep_metrics=True)
-        log.truncate_after(step)
-        return step
+        return Start(step, True, self.set_aside(later, False), False)
 
     def refusal(self, earlier: list) -> str:
         found = f"{len(earlier)} {self.prefix} checkpoint(s)" if earlier else "its metrics"
@@ -178,22 +186,15 @@ class Checkpointer:
             f"{self.folder}/old-<time>/)"
         )
 
-    def archive(self, paths: list[Path], log: MetricsLog, keep_metrics: bool = False) -> None:
-        """Move `paths` aside; unless `keep_metrics`, also this stage's metrics rows, sample
-        strips and TensorBoard stream, with a copy of the run's config.json."""
-        if not self.is_main:
-            return
-        records = not keep_metrics and (
-            log.stage_rows() or stage_records(self.log_dir, self.stage_name)
-        )
-        if not (paths or records):
-            return
+    def set_aside(self, paths: list[Path], records_too: bool) -> Path | None:
+        """Move `paths` to a new old-<time>/ folder and return it (main process only), also
+        when only the records go there; None when there is nothing to move."""
+        if not self.is_main or not (paths or records_too):
+            return None
         destination = archive_folder(self.folder)
         move_aside(paths, destination)
-        if not keep_metrics:
-            log.archive(destination)
-            archive_stage_records(self.log_dir, self.stage_name, destination)
         print(f"moved the earlier run's files to {destination}", flush=True)
+        return destination
 
     def resume(self, resume: str) -> int | None:
         """Load `--resume` ("auto" or a path) into the live networks; its step, or None when
@@ -234,13 +235,11 @@ class Checkpointer:
         return reason
 
 
-def report_config_changes(checkpointer: Checkpointer, log: MetricsLog, step: int) -> None:
-    """Changes a resume allows but that break bit-identical continuation: stderr and an event
-    row in the metrics, so a later reader of the curves knows."""
-    if checkpointer.changes and checkpointer.is_main:
-        print(
-            f"warning: config differs from the checkpoint's (the run goes on, but not "
-            f"bit-identical to an uninterrupted one): {'; '.join(checkpointer.changes)}",
-            file=sys.stderr,
-        )
-        log.event(step, "config_changed", changes=checkpointer.changes)
+def report_config_changes(changes: list[str]) -> None:
+    """Changes a resume allows but that break bit-identical continuation, on stderr (the loop
+    also records them in the metrics, so a later reader of the curves knows)."""
+    print(
+        f"warning: config differs from the checkpoint's (the run goes on, but not "
+        f"bit-identical to an uninterrupted one): {'; '.join(changes)}",
+        file=sys.stderr,
+    )

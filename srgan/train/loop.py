@@ -1,18 +1,18 @@
 """The training loop shared by both stages: batches, schedule, logging, validation, checkpoints.
 
-The loop knows nothing about losses: it calls `stage.step(lr_image, hr_image)` and gets the
-loss terms back. The learning rate is a pure function of the step and each batch a pure
-function of (seed, stage, epoch, step) (see `srgan.data.crops`), and no step draws from a global
-RNG, so a run resumed from a periodic checkpoint continues bit for bit where it stopped.
-Its helpers each do one job: `SignalGuard` (stop cleanly on SIGINT/SIGTERM), `MetricsLog`
-(losses, NaN checks, metrics.jsonl) and `Checkpointer` (what is saved, when, and resuming).
+The loop knows nothing about losses: it prepares each batch (`srgan.train.steps`), calls
+`stage.step(batch)` and gets the loss terms back. The learning rate is a pure function of the
+step and each batch a pure function of (seed, stage, epoch, step) (see `srgan.data.crops`),
+and no step draws from a global RNG, so a run resumed from a periodic checkpoint continues bit
+for bit where it stopped. Its helpers each do one job: `SignalGuard` (stop cleanly on
+SIGINT/SIGTERM), `MetricsLog` (losses, NaN checks, metrics.jsonl) and `StageCheckpoints` (what
+is saved, when, and resuming).
 """
 
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -20,31 +20,22 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from srgan.data.crops import TrainCrops, batch_stream
-from srgan.data.degradation import degrade_batch
 from srgan.eval.protocol import EvalImage
-from srgan.files import WriteError, atomic_write_text
-from srgan.train.checkpoints import Checkpointer, report_config_changes
-from srgan.train.config import Config, save_config
+from srgan.files import WriteError
+from srgan.train.checkpoints import StageCheckpoints
+from srgan.train.config import Config
 from srgan.train.metrics_log import MetricsLog, NonFiniteLossError
-from srgan.train.run_folder import remove_orphaned_temp_files
+from srgan.train.networks import Network
+from srgan.train.resume import start_stage
+from srgan.train.run_folder import RunPaths
 from srgan.train.runtime import Runtime
 from srgan.train.signals import Interrupted, SignalGuard, StopNow
-from srgan.train.steps import Network
+from srgan.train.steps import Batch, Degradation, prepare_batch
 from srgan.train.validation import Monitors, validate
 
 __all__ = ["Interrupted", "NonFiniteLossError", "RunPaths", "Stage", "run_stage"]
 
-StepFn = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    log_dir: Path
-    checkpoint_dir: Path
-
-    @property
-    def metrics_file(self) -> Path:
-        return self.log_dir / "metrics.jsonl"
+StepFn = Callable[[Batch], dict[str, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -59,7 +50,7 @@ class Stage:
     validate_every: int  # in epochs
     lr_at: Callable[[int], float]  # learning rate as a function of the global step
     networks: dict[str, Network]  # "generator" first; all are checkpointed
-    step: StepFn  # one optimizer step on (LR in [0, 1], HR in [-1, 1]) -> loss terms
+    step: StepFn  # one optimizer step on a prepared batch -> its loss terms
     extra_state: dict = field(default_factory=dict)  # saved as is (e.g. which VGG weights)
     # Each network's learning rate is lr_at(step) times its factor here (default 1).
     lr_factors: dict[str, float] = field(default_factory=dict)
@@ -120,12 +111,12 @@ def run_stage(
         checkpoint_every=config.runtime.checkpoint_every,
         end_step=total_steps if max_steps is None else min(total_steps, max_steps),
     )
-    checkpointer = stage_checkpointer(stage, config, runtime, paths, steps_per_epoch)
+    checkpoints = stage_checkpoints(stage, config, runtime, paths, steps_per_epoch)
     log = MetricsLog(paths.metrics_file, stage.name, enabled=runtime.is_main)
-    step = begin_stage(stage, checkpointer, log, config, runtime, paths, resume, fresh)
+    step = start_stage(stage, checkpoints, log, config, runtime, paths, resume, fresh)
     if step is None:  # finished earlier: its _final stays as it is
-        step, final = checkpointer.last_saved_step, checkpointer.last_saved
-        return {"step": step, "best_psnr_y": checkpointer.best_psnr, "final": final}
+        step, final = checkpoints.last_saved_step, checkpoints.last_saved
+        return {"step": step, "best_psnr_y": checkpoints.best_psnr, "final": final}
     batches = stage_batches(stage, config, runtime, crops, range(step, cadence.end_step))
     progress = tqdm(
         total=cadence.end_step,
@@ -140,78 +131,36 @@ def run_stage(
         if runtime.is_main
         else Monitors.none()
     )
-    loop = Loop(stage, runtime, cadence, checkpointer, log, progress, validation, monitors)
-    degrade = partial(
-        degrade_batch,
-        scale=config.model.scale,
-        kind=config.data.degradation,
-        gaussian_sigma=config.data.gaussian_sigma,
+    degradation = Degradation(
+        config.model.scale, config.data.degradation, config.data.gaussian_sigma
+    )
+    loop = Loop(
+        stage, runtime, degradation, cadence, checkpoints, log, progress, validation, monitors
     )
     try:
         with SignalGuard() as loop.signals:
-            step = loop.train(batches, degrade, step)
-        final = finish(checkpointer, log, step, total_steps)
+            step = loop.train(batches, step)
+        final = finish(checkpoints, log, step, total_steps)
     except StopNow as stop:
-        raise Interrupted(stop.signal_number, checkpointer.last_saved, loop.step) from None
+        raise Interrupted(stop.signal_number, checkpoints.last_saved, loop.step) from None
     except WriteError as error:
-        raise error.with_note(f"; {checkpointer.last_good()}") from error
+        raise error.with_note(f"; {checkpoints.last_good()}") from error
     finally:
         progress.close()
         monitors.close()
-    return {"step": step, "best_psnr_y": checkpointer.best_psnr, "final": final}
+    return {"step": step, "best_psnr_y": checkpoints.best_psnr, "final": final}
 
 
-def begin_stage(
-    stage: Stage,
-    checkpointer: Checkpointer,
-    log: MetricsLog,
-    config: Config,
-    runtime: Runtime,
-    paths: RunPaths,
-    resume: str | None,
-    fresh: bool,
-) -> int | None:
-    """The step the stage starts from, with the run folder made consistent with it (see
-    `Checkpointer.start`), or None when the resumed checkpoint is the stage's `_final` at its
-    last step (run_training.sh resumes every stage): a finished stage is not redone.
-
-    Only then are the resolved config.json and the stage's log files written, so a refused
-    start rewrites none of an earlier run's files; each is replaced atomically, so a full disk
-    leaves the previous one whole.
-    """
-    step = checkpointer.start(resume, fresh, log)
-    total_steps = stage.epochs * checkpointer.steps_per_epoch
-    if step >= total_steps and checkpointer.last_saved == checkpointer.path("final"):
-        if runtime.is_main:
-            print(
-                f"{stage.name} already finished at step {step} ({checkpointer.last_saved}): "
-                "nothing to do (--fresh starts it over)",
-                flush=True,
-            )
-        return None
-    if runtime.is_main:
-        for folder in (paths.log_dir, paths.log_dir / "samples"):  # a killed run's leftovers
-            remove_orphaned_temp_files(folder)
-        save_config(config, paths.log_dir / "config.json")
-        for name, text in stage.log_files.items():
-            atomic_write_text(paths.log_dir / name, text)
-        if resume is not None and checkpointer.last_saved is not None:
-            print(f"resumed {stage.name} from {checkpointer.last_saved} at step {step}", flush=True)
-            report_config_changes(checkpointer, log, step)
-    return step
-
-
-def stage_checkpointer(
+def stage_checkpoints(
     stage: Stage, config: Config, runtime: Runtime, paths: RunPaths, steps_per_epoch: int
-) -> Checkpointer:
-    return Checkpointer(
+) -> StageCheckpoints:
+    return StageCheckpoints(
         stage_name=stage.name,
         kind=stage.kind,
         networks=stage.networks,
         extra_state=stage.extra_state,
         config=config,
         folder=paths.checkpoint_dir,
-        log_dir=paths.log_dir,
         steps_per_epoch=steps_per_epoch,
         is_main=runtime.is_main,
     )
@@ -236,14 +185,16 @@ def stage_batches(
     )
 
 
-def finish(checkpointer: Checkpointer, log: MetricsLog, step: int, total_steps: int) -> Path | None:
+def finish(
+    checkpoints: StageCheckpoints, log: MetricsLog, step: int, total_steps: int
+) -> Path | None:
     """`_final` for a stage that ran to its end; a `--max-steps` stop saves a periodic
     checkpoint instead (to resume from), since the stage is not done."""
     final = None
     if step >= total_steps:
-        final = checkpointer.save("final", step, log.last_row)
-    elif step > checkpointer.last_saved_step:
-        checkpointer.save_periodic(step, log.last_row)
+        final = checkpoints.save("final", step, log.last_row)
+    elif step > checkpoints.last_saved_step:
+        checkpoints.save_periodic(step, log.last_row)
     log.plot()
     return final
 
@@ -254,8 +205,9 @@ class Loop:
 
     stage: Stage
     runtime: Runtime
+    degradation: Degradation
     cadence: Cadence
-    checkpointer: Checkpointer
+    checkpoints: StageCheckpoints
     log: MetricsLog
     progress: tqdm
     validation: list[EvalImage]
@@ -264,14 +216,14 @@ class Loop:
     step: int = 0
     last_log_step: int = 0
 
-    def train(self, batches, degrade: Callable[[torch.Tensor], torch.Tensor], step: int) -> int:
+    def train(self, batches: Iterator[torch.Tensor], step: int) -> int:
         self.step = step
         started, start_step = time.perf_counter(), step
         for hr_uint8 in batches:
-            hr_image = self.runtime.to_device(hr_uint8).float() / 255
+            batch = prepare_batch(hr_uint8, self.step, self.runtime, self.degradation)
             learning_rate = self.stage.lr_at(self.step)
             set_learning_rate(self.stage.networks, learning_rate, self.stage.lr_factors)
-            self.log.add(self.stage.step(degrade(hr_image), hr_image * 2 - 1))
+            self.log.add(self.stage.step(batch))
             self.step += 1
             self.progress.update(1)
             step = self.step
@@ -287,7 +239,7 @@ class Loop:
                 continue
             interval = step - max(self.last_log_step, start_step)
             self.last_log_step = step
-            metrics = self.log.summarize(step, self.checkpointer.last_good())
+            metrics = self.log.summarize(step, self.checkpoints.last_good())
             self.log.warn_if_all_skipped(metrics, interval)
             metrics["lr"] = learning_rate
             metrics["steps_per_second"] = (step - start_step) / (time.perf_counter() - started)
@@ -308,7 +260,7 @@ class Loop:
             )
             if result is not None:
                 metrics.update(result.scores)
-                self.checkpointer.record_validation(step, metrics)
+                self.checkpoints.record_validation(step, metrics)
                 self.monitors.validated(self.stage.name, step, result)
         self.log.write(step, step / self.cadence.steps_per_epoch, metrics)
         self.monitors.scalars(step, metrics)
@@ -320,7 +272,7 @@ class Loop:
                 self.log.plot()
         interrupt = self.signals.agreed(runtime)
         if checkpoint_now or interrupt:  # a signal may also come during validation
-            saved = self.checkpointer.save_periodic(step, self.log.last_row)
+            saved = self.checkpoints.save_periodic(step, self.log.last_row)
             if interrupt:
                 raise Interrupted(self.signals.signal_number, saved, step)
         if runtime.distributed and validate_now:

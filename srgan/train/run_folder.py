@@ -30,6 +30,16 @@ LOCK_NAME = ".lock"
 ORPHAN_SECONDS = 3600
 
 
+@dataclass(frozen=True)
+class RunPaths:
+    log_dir: Path
+    checkpoint_dir: Path
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.log_dir / "metrics.jsonl"
+
+
 class RunFolderError(RuntimeError):
     """The run folder is in use, or holds a run this command would overwrite."""
 

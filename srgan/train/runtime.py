@@ -7,10 +7,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from srgan.precision import PRECISIONS, amp_dtype, bf16_native
 from srgan.train.config import ConfigError, RuntimeConfig
-
-# runtime.precision -> the autocast dtype (None: no autocast, full fp32).
-AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -31,7 +29,7 @@ class Runtime:
 
     @property
     def precision(self) -> str:
-        return next(name for name, dtype in AMP_DTYPES.items() if dtype == self.amp_dtype)
+        return next(name for name in PRECISIONS if amp_dtype(name) == self.amp_dtype)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         return torch.autocast(
@@ -48,16 +46,6 @@ class Runtime:
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         batch = batch.to(self.device, non_blocking=True)
         return batch.contiguous(memory_format=memory_format)
-
-
-def bf16_native(device: torch.device) -> bool:
-    """Whether `device` runs bf16 natively (else bf16 autocast would be slower than fp32)."""
-    if device.type == "cuda":
-        # Pre-Ampere GPUs (T4, V100) only emulate bf16: the default would count them.
-        return torch.cuda.is_bf16_supported(including_emulation=False)
-    # oneDNN runs bf16 convolutions natively on CPUs with AVX512-BF16 or AMX; elsewhere it
-    # emulates them and autocast would be slower than fp32.
-    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def use_fast_cuda_kernels(autotune: bool = True) -> None:
@@ -91,7 +79,7 @@ def setup_runtime(config: RuntimeConfig, device_override: str | None = None) -> 
         precision = "bf16" if bf16_native(device) else "fp32"
     if precision == "fp16" and device.type == "cpu":
         raise ConfigError("runtime.precision: fp16 needs CUDA; use bf16 or fp32 on the CPU")
-    return Runtime(device, AMP_DTYPES[precision], config.channels_last, rank, world_size)
+    return Runtime(device, amp_dtype(precision), config.channels_last, rank, world_size)
 
 
 def shutdown(runtime: Runtime) -> None:

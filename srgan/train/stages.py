@@ -11,8 +11,6 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from srgan.checkpoint import (
     CheckpointError,
@@ -28,36 +26,22 @@ from srgan.inference.tiles import read_weights
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.models.losses import ContentLoss, PixelContentLoss
-from srgan.train.config import Config, ConfigError, PretrainConfig
+from srgan.train.config import Config, PretrainConfig
 from srgan.train.loop import RunPaths, Stage, run_stage
+from srgan.train.networks import build_network
 from srgan.train.run_folder import resume_target
 from srgan.train.runtime import Runtime
-from srgan.train.steps import LossWeights, Network, adam, gan_step, pretrain_step
+from srgan.train.steps import GanLoss, gan_step, pretrain_step
 from srgan.train.tensorboard_log import require_tensorboard
 
 
-def prepare_network(
-    module: nn.Module, betas: tuple[float, float], config: Config, runtime: Runtime
-) -> Network:
-    """Device, memory format, SyncBN, DDP and compile around `module`, plus its Adam and scaler."""
-    memory_format = torch.channels_last if runtime.channels_last else torch.preserve_format
-    bare = module.to(runtime.device, memory_format=memory_format)
-    if runtime.distributed and config.runtime.sync_batchnorm:
-        if runtime.device.type != "cuda":
-            raise ConfigError(
-                "runtime.sync_batchnorm needs CUDA (PyTorch's SyncBatchNorm has no CPU version)"
-            )
-        bare = nn.SyncBatchNorm.convert_sync_batchnorm(bare)
-    trained = bare
-    if runtime.distributed:
-        device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
-        trained = DistributedDataParallel(bare, device_ids=device_ids)
-    frozen = bare
-    if config.runtime.compile:
-        trained = torch.compile(trained)
-        frozen = torch.compile(bare) if runtime.distributed else trained
-    optimizer = adam(bare.parameters(), fused=runtime.device.type == "cuda", betas=betas)
-    return Network(trained, frozen, bare, optimizer, runtime.grad_scaler())
+def network_options(config: Config, section: str) -> dict:
+    """build_network's options for a stage's networks: its Adam betas, the runtime's extras."""
+    return {
+        "betas": getattr(config, section).betas,
+        "compile": config.runtime.compile,
+        "sync_batchnorm": config.runtime.sync_batchnorm,
+    }
 
 
 def prepare_run(config: Config, runtime: Runtime) -> None:
@@ -116,8 +100,8 @@ def pretrain(config: Config, runtime: Runtime, paths: RunPaths, **loop_options) 
     # Same seed on every rank: DDP would broadcast rank 0's weights anyway, single runs repeat.
     torch.manual_seed(config.seed)
     settings = config.pretrain
-    generator = prepare_network(
-        Generator.from_spec(config.model.generator), settings.betas, config, runtime
+    generator = build_network(
+        Generator.from_spec(config.model.generator), runtime, **network_options(config, "pretrain")
     )
     total_steps = settings.epochs * crops.steps_per_epoch(settings.batch_size)
     stage = Stage(
@@ -129,7 +113,7 @@ def pretrain(config: Config, runtime: Runtime, paths: RunPaths, **loop_options) 
         validate_every=settings.validate_every,
         lr_at=partial(pretrain_lr, settings, total_steps),
         networks={"generator": generator},
-        step=lambda lr_image, hr_image: pretrain_step(generator, runtime, lr_image, hr_image),
+        step=partial(pretrain_step, generator, runtime),
     )
     return run_stage(
         stage,
@@ -215,14 +199,14 @@ def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options)
         print(f"GAN training from the SRResNet {source}", flush=True)
     crops, validation = load_data(config, runtime)
     torch.manual_seed(config.seed + 1)
-    generator = prepare_network(pretrained, settings.betas, config, runtime)
-    discriminator = prepare_network(
+    options = network_options(config, "gan")
+    generator = build_network(pretrained, runtime, **options)
+    discriminator = build_network(
         Discriminator(
             crop_size=config.data.crop_size, num_channels=config.model.discriminator_channels
         ),
-        settings.betas,
-        config,
         runtime,
+        **options,
     )
     content_loss = build_content_loss(config, runtime)
     steps_per_epoch = crops.steps_per_epoch(settings.batch_size)
@@ -230,10 +214,11 @@ def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options)
     for phase in settings.lr_phases:
         end_step += phase.epochs * steps_per_epoch
         boundaries.append((end_step, phase.lr))
-    weights = LossWeights(
-        content=settings.content_weight,
-        pixel=settings.pixel_weight,
-        adversarial=settings.adversarial_weight,
+    loss = GanLoss(
+        content=content_loss,
+        content_weight=settings.content_weight,
+        pixel_weight=settings.pixel_weight,
+        adversarial_weight=settings.adversarial_weight,
     )
     stage = Stage(
         name="gan",
@@ -244,9 +229,7 @@ def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options)
         validate_every=settings.validate_every,
         lr_at=partial(gan_lr, boundaries),
         networks={"generator": generator, "discriminator": discriminator},
-        step=lambda lr_image, hr_image: gan_step(
-            generator, discriminator, content_loss, weights, runtime, (lr_image, hr_image)
-        ),
+        step=partial(gan_step, generator, discriminator, loss, runtime),
         extra_state={"vgg_weights": content_loss.weights_used, "pretrained_from": source},
         lr_factors={"discriminator": settings.discriminator_lr_factor},
         log_files=random_vgg_note(content_loss),

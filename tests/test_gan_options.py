@@ -1,4 +1,5 @@
-"""gan.content_loss: the paper's SRGAN-MSE builds no VGG, and a resume cannot switch variants."""
+"""GAN-stage options: gan.content_loss (the paper's SRGAN-MSE builds no VGG, and a resume
+cannot switch variants) and gan.discriminator_lr_factor."""
 
 import json
 from pathlib import Path
@@ -12,6 +13,8 @@ from test_resume import write_generator_checkpoint
 import srgan.models.losses
 from srgan.train.stages import train_gan
 
+# ContentLoss looks `load_vgg_features` (srgan/models/vgg.py) up in srgan.models.losses, so the
+# fixture patches it there; torchvision's vgg19 is patched too, for any other way to a VGG.
 LOAD_VGG_FEATURES = srgan.models.losses.load_vgg_features
 VGG19 = torchvision.models.vgg19
 
@@ -77,3 +80,19 @@ def test_a_resume_that_changes_the_content_loss_is_refused(
     assert code == 2 and "Traceback" not in err
     assert 'gan.content_loss: "mse" -> "vgg22"' in err.strip().splitlines()[-1]
     assert not (run_dir / "checkpoints" / f"{GAN_PREFIX}_step00000003.pt").exists()
+
+
+def test_discriminator_lr_factor_scales_the_discriminator_only(
+    gan_args, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    args, run_dir = gan_args
+    args = [*args, "--set", "gan.content_loss=mse", "--set", "gan.discriminator_lr_factor=10"]
+    args += ["--set", 'gan.lr_phases=[{"epochs": 10, "lr": 2e-5}]', "--max-steps", "2"]
+    code, _, err = run_in_process(train_gan, args, monkeypatch, capsys)
+    assert code == 0, err
+    state = torch.load(run_dir / "checkpoints" / f"{GAN_PREFIX}_step00000002.pt", weights_only=True)
+    learning_rates = {
+        name: [group["lr"] for group in optimizer["param_groups"]]
+        for name, optimizer in state["optimizers"].items()
+    }
+    assert learning_rates == {"generator": [2e-5], "discriminator": [pytest.approx(2e-4)]}
