@@ -1,11 +1,12 @@
-"""curves.png: tick choice, log-scale decision, both stages on one step axis, the boundary."""
+"""Pictures: curves.png (ticks, log scale, both stages on one step axis) and panel captions."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
+from srgan.eval.panels import caption_font, fit_width
 from srgan.train import plotting
 from srgan.train.plotting import (
     build_panels,
@@ -126,3 +127,13 @@ def test_validation_niqe_and_grid_score_get_their_own_panel() -> None:
     assert naturalness.series["NIQE"][0] == (100, 7.4, "pretrain")
     assert naturalness.series["grid (%)"][-1] == (PRETRAIN_STEPS + GAN_STEPS, 3.1, "gan")
     assert "NIQE" not in panels[2].series  # the PSNR panel keeps its dB axis
+
+
+def test_long_captions_keep_their_end_and_fit_the_panel() -> None:
+    draw, font = ImageDraw.Draw(Image.new("RGB", (10, 10))), caption_font()
+    name = "srgan_x4_srgan_mse_291_step00001500"
+    assert draw.textlength(name, font=font) > 256  # too wide for a 256 px panel
+    fitted = fit_width(draw, name, font, 256)
+    assert fitted.startswith("…") and fitted.endswith("_step00001500")
+    assert draw.textlength(fitted, font=font) <= 256
+    assert fit_width(draw, "bicubic", font, 256) == "bicubic"

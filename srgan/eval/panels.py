@@ -43,11 +43,25 @@ def texture_window(hr_image: np.ndarray, crop_size: int) -> tuple[int, int, int,
     return int(top), int(left), height, width
 
 
+def fit_width(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
+    """`text`, or its longest ending that fits in `width` pixels after a leading ellipsis."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    for start in range(1, len(text)):
+        shortened = "…" + text[start:]
+        if draw.textlength(shortened, font=font) <= width:
+            return shortened
+    return "…"
+
+
 def _draw_caption(
     draw: ImageDraw.ImageDraw, caption: str, x: int, y: int, width: int, font, line_height: int
 ) -> None:
-    """One centred line per caption line (e.g. the method, then its PSNR/SSIM)."""
+    """One centred line per caption line (e.g. the method, then its PSNR/SSIM); a line wider
+    than the panel keeps its end (where checkpoint names differ: the step) behind an ellipsis,
+    so neighbouring captions never overlap."""
     for line_index, line in enumerate(caption.split("\n")):
+        line = fit_width(draw, line, font, width)
         text_width = draw.textlength(line, font=font)
         position = (x + (width - text_width) / 2, y + line_index * line_height)
         draw.text(position, line, fill="black", font=font)
