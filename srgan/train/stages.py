@@ -2,7 +2,7 @@
 
 1. SRResNet pretraining with the pixel MSE (`pretrain`);
 2. SRGAN training from the pretrained generator with the perceptual loss, in learning-rate
-   stages (`train_gan`; the paper: 10^5 steps at 1e-4, then 10^5 at 1e-5).
+   phases (`train_gan`; the paper: 10^5 steps at 1e-4, then 10^5 at 1e-5).
 """
 
 import math
@@ -86,7 +86,7 @@ def pretrain_lr(settings: PretrainConfig, total_steps: int, step: int) -> float:
 
 
 def gan_lr(boundaries: list[tuple[int, float]], step: int) -> float:
-    """The learning rate of the GAN stage `step` falls in; (end step, lr) per stage."""
+    """The learning rate of the GAN phase `step` falls in; (end step, lr) per phase."""
     for end_step, learning_rate in boundaries:
         if step < end_step:
             return learning_rate
