@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole schedule from one config: SRResNet pretraining -> SRGAN training -> evaluation.
-#   bash run_training.sh                           # config.json: DIV2K, the paper's schedule
-#   bash run_training.sh configs/quickstart.json   # built-in sample images, 6-11 min on 2 CPU cores
+#   bash run_training.sh                             # config.json: DIV2K, 200 + 50 + 50 epochs
+#   bash run_training.sh configs/quickstart.json     # built-in sample images, 5-17 min on 2 CPU cores
+#   bash run_training.sh configs/srgan_paper.json    # DIV2K at the paper's lengths (a GPU box)
 # Extra arguments go to both training scripts, e.g. --device cuda or --set runtime.compile=true.
 set -euo pipefail
 config="${1:-config.json}"
@@ -36,9 +37,14 @@ start=$(date +%s)
 "$PYTHON_BIN" scripts/pretrain.py --config "$config" --resume auto "$@"
 "$PYTHON_BIN" scripts/train.py --config "$config" --resume auto "$@"
 checkpoints="checkpoints/$name"
+# The validation folder, and the benchmarks where scripts/download_data.py set5 set14 put them.
+eval_dirs=("$valid_dir")
+for benchmark in data/benchmarks/Set5/HR data/benchmarks/Set14/HR; do
+    if [ -d "$benchmark" ]; then eval_dirs+=("$benchmark"); fi
+done
 "$PYTHON_BIN" scripts/evaluate.py \
     --checkpoint "$checkpoints/srresnet_x${scale}_${name}_best.pt" "$checkpoints/srgan_x${scale}_${name}_final.pt" \
-    --data "$valid_dir" --out "results/$name" --overwrite
+    --data "${eval_dirs[@]}" --out "results/$name" --overwrite
 echo
 echo "done in $(( $(date +%s) - start )) s"
 echo "  checkpoints: $checkpoints/"

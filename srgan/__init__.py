@@ -5,8 +5,8 @@ Subpackages, one concern each: `models` (the networks and losses), `data` (image
 degradation, training crops), `train` (the two-stage schedule), `eval` (the evaluation
 protocol), `inference` (using a trained generator), `datasets` (downloads), `benchmark`
 (speed) and `commands` (the command-line entry points). Beside them, what several share:
-`checkpoint` (the file format), `files` (safe reading and writing) and `precision` (the
-precision names and their dtypes, native bf16).
+`checkpoint` (the file format), `files` (safe reading and writing) and `machine` (the
+precision names and their dtypes, native bf16, the machine's description).
 """
 
 from srgan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint

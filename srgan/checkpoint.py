@@ -7,6 +7,7 @@ because torch.load itself reads a flipped bit in a tensor without complaint.
 """
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -18,6 +19,15 @@ from srgan.models.generator import Generator, GeneratorSpec, spec_mismatch
 
 FORMAT = "srgan-checkpoint"
 VERSION = 1
+# What `checkpoint_name` makes: <kind>_x<scale>_<run name>_<tag>.pt
+CHECKPOINT_NAME = re.compile(
+    r"(?P<kind>[a-z]+)_x(?P<scale>\d+)_(?P<run>.+)_(?P<tag>step\d{8}|best|final)\.pt"
+)
+
+
+# Weights of these dtypes load, cast to the model's float32 (real float weights, at another
+# precision); bool, integer, complex or float8 tensors are refused, whatever their shape.
+FLOAT_WEIGHT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 class CheckpointError(RuntimeError):
@@ -32,6 +42,14 @@ def checkpoint_prefix(kind: str, scale: int, run_name: str) -> str:
 def checkpoint_name(kind: str, scale: int, run_name: str, tag: str) -> str:
     """e.g. srresnet_x4_quickstart_best.pt, srgan_x4_div2k_step00020000.pt."""
     return f"{checkpoint_prefix(kind, scale, run_name)}_{tag}.pt"
+
+
+def parse_checkpoint_name(file_name: str) -> tuple[str, int, str] | None:
+    """(kind, scale, run name) of a file named by `checkpoint_name`, or None."""
+    match = CHECKPOINT_NAME.fullmatch(file_name)
+    if match is None:
+        return None
+    return match["kind"], int(match["scale"]), match["run"]
 
 
 def save_checkpoint(state: dict, path: Path) -> None:
@@ -80,7 +98,8 @@ def generator_from_checkpoint(state: dict, source: Path | str = "checkpoint") ->
     """Build the generator a checkpoint (or export) describes and load its weights, eval mode.
 
     The declared spec is checked against the tensors first: a file is not trusted to say how
-    much memory to allocate."""
+    much memory to allocate. float16, bfloat16 and float64 weights are cast to float32; weights
+    of any other dtype (FLOAT_WEIGHT_DTYPES) are refused, naming the tensor."""
     spec = checkpoint_spec(state, source)
     mismatch = spec_mismatch(spec, state.get("generator"))
     if mismatch is not None:
@@ -88,6 +107,14 @@ def generator_from_checkpoint(state: dict, source: Path | str = "checkpoint") ->
             f"{source} does not hold the generator it declares ({spec.describe()}): {mismatch}"
         )
     generator = Generator.from_spec(spec)
+    for name, tensor in generator.state_dict().items():
+        found = state["generator"][name].dtype
+        if tensor.is_floating_point() and found not in FLOAT_WEIGHT_DTYPES:
+            raise CheckpointError(
+                f"{source} holds no float weights: tensor {name} is "
+                f"{str(found).removeprefix('torch.')} (float16, bfloat16, float32 or float64 "
+                "expected)"
+            )
     try:
         generator.load_state_dict(state["generator"])
     except (KeyError, RuntimeError) as error:
@@ -120,6 +147,19 @@ def check_resumable(
         raise CheckpointError(
             f"{path} has no {', '.join(missing)} state to resume from (a _best checkpoint holds "
             f"the generator only): pass a _step or _final checkpoint"
+        )
+
+
+def check_step(state: dict, path: Path, last_step: float) -> None:
+    """Refuse a checkpoint whose stored step is no step of this stage's schedule (0 to
+    `last_step`): resuming past the schedule's end would mark the stage finished untrained."""
+    step = state.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise CheckpointError(f"{path} holds no valid step (step {step!r})")
+    if step > last_step:
+        raise CheckpointError(
+            f"{path} holds step {step}, beyond the {last_step} steps of this stage's schedule: "
+            f"it is damaged, or from a longer schedule"
         )
 
 

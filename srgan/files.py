@@ -1,5 +1,6 @@
 """Safe file I/O shared by checkpoints, logs and weights: atomic writes, code-free loading."""
 
+import hashlib
 import os
 import pickle
 import tempfile
@@ -109,6 +110,15 @@ def check_writable_folder(folder: Path, option: str) -> None:
             os.unlink(probe)
     except OSError as error:
         raise WriteError(folder, error) from error
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks (checkpoints and archives are large)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def atomic_write_text(path: Path, text: str, durable: bool = False) -> None:

@@ -5,10 +5,12 @@ test files need is made once per session, and independent script runs go through
 `run_scripts`, which runs a few of them at the same time.
 """
 
+import errno
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -181,3 +183,17 @@ def run_in_process(
         stage_main(stage_fn, "test", "")
     captured = capsys.readouterr()
     return exit_info.value.code, captured.out, captured.err
+
+
+@pytest.fixture
+def read_only_mount(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every folder fails `srgan.files.check_writable_folder`'s write test as a read-only mount
+    does (simulated: the tests may run as root, which chmod does not stop)."""
+    real_mkstemp = tempfile.mkstemp
+
+    def read_only(dir: str, prefix: str, **options: str) -> tuple[int, str]:
+        if prefix == ".write-test-":
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return real_mkstemp(dir=dir, prefix=prefix, **options)
+
+    monkeypatch.setattr("srgan.files.tempfile.mkstemp", read_only)

@@ -79,7 +79,11 @@ def gan_run(tmp_path_factory: pytest.TempPathFactory, pretrain_run: Path, ddp_ar
 
 
 def rank_states(run_dir: Path) -> list[dict[str, dict[str, torch.Tensor]]]:
-    return [torch.load(run_dir / f"rank{rank}.pt", weights_only=True) for rank in (0, 1)]
+    # Each rank saved tensors on its own device (cuda:0, cuda:1): compare them on the CPU.
+    return [
+        torch.load(run_dir / f"rank{rank}.pt", map_location="cpu", weights_only=True)
+        for rank in (0, 1)
+    ]
 
 
 def parameter_names(module: torch.nn.Module) -> set[str]:
@@ -145,12 +149,13 @@ def test_two_gpus_with_sync_batchnorm_match_one_gpu(
     keys = parameter_names(tiny_generator())
     synced = rank_states(root / "two")
     assert_ranks_identical(synced, "generator", keys)
-    reference = torch.load(root / "one" / "rank0.pt", weights_only=True)["generator"]
+    reference = torch.load(root / "one" / "rank0.pt", map_location="cpu", weights_only=True)
+    reference = reference["generator"]
     initial = tiny_generator().state_dict()
     assert relative_difference(synced[0]["generator"], reference, initial, keys) < 1e-2
     for key in ("blocks.0.body.1.running_mean", "blocks.0.body.1.running_var"):
         torch.testing.assert_close(
-            synced[0]["generator"][key].cpu(), reference[key].cpu(), rtol=1e-3, atol=1e-5
+            synced[0]["generator"][key], reference[key], rtol=1e-3, atol=1e-5
         )
 
 

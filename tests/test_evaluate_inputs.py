@@ -2,11 +2,8 @@
 named and skipped, --out is checked before any work, earlier results are never silently
 overwritten or mixed with new ones. Run in process (bicubic only: no model needed)."""
 
-import errno
 import json
-import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -69,19 +66,11 @@ def test_an_out_that_is_a_file_is_refused_before_any_work(
     assert out.read_text() == "mine"
 
 
+@pytest.mark.usefixtures("read_only_mount")
 def test_an_unwritable_out_is_refused_before_any_work(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    """A read-only mount, simulated: the tests may run as root, which chmod does not stop."""
     data = write_images(tmp_path / "Set", {"big.png": 48})
-    real_mkstemp = tempfile.mkstemp
-
-    def read_only(dir: str, prefix: str, **options: str) -> tuple[int, str]:
-        if prefix == ".write-test-":
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
-        return real_mkstemp(dir=dir, prefix=prefix, **options)
-
-    monkeypatch.setattr("srgan.files.tempfile.mkstemp", read_only)
     monkeypatch.setattr(evaluate, "evaluate_folder", lambda *a, **k: pytest.fail("evaluated"))
     out = tmp_path / "mounted"
     args = ["--method", "bicubic", "--data", str(data), "--out", str(out)]
@@ -133,5 +122,5 @@ def test_an_absurd_gaussian_sigma_is_one_line(
     args += ["--degradation", "gaussian", "--gaussian-sigma", sigma]
     assert run_evaluate(args, monkeypatch) == 2
     assert capsys.readouterr().err.strip() == (
-        f"error: --gaussian-sigma must be 0.01 to 10.0, not {float(sigma)}"
+        f"error: --gaussian-sigma must be 0.01 to 10.0, got {float(sigma)}"
     )

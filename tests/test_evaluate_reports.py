@@ -13,10 +13,10 @@ import torch
 from conftest import TINY_RUN_NAME, describe, run_script, smooth_image
 from PIL import Image
 
-from srgan.data.crops import load_validation_images
 from srgan.data.imresize import modcrop
 from srgan.eval.grid_score import grid_score
 from srgan.eval.niqe import image_niqe
+from srgan.eval.protocol import load_validation_images
 from srgan.inference.tiles import load_generator
 from srgan.train.validation import validate
 
@@ -49,20 +49,23 @@ def test_niqe_grid_and_the_hr_row_in_results_json(evaluated) -> None:
     for method in results:
         assert (results[method]["niqe_images"], results[method]["num_images"]) == (1, 2)
     assert results["HR"]["niqe"] == pytest.approx(image_niqe(hr, 4), abs=1e-12)
-    # The HR row has NIQE only; every method has a grid score, a fraction.
-    assert all(results["HR"][key] is None for key in ("psnr_y", "ssim_y", "grid"))
+    # The HR row has NIQE only; every method has a grid score, in percent.
+    assert all(results["HR"][key] is None for key in ("psnr_y", "ssim_y", "grid_percent"))
     for method in ("bicubic", checkpoint.stem):
-        assert 0 < results[method]["grid"] < 1
+        assert 0 < results[method]["grid_percent"] < 100
 
     with (out / "per_image.csv").open() as file:
         rows = {(row["method"], row["image"]): row for row in csv.DictReader(file)}
     assert len(rows) == 6
     assert rows[("bicubic", "small.png")]["niqe"] == ""  # missing: empty, never a number
-    assert rows[("HR", "large.png")]["psnr_y"] == "" and rows[("HR", "large.png")]["grid"] == ""
-    large_grid = float(rows[("bicubic", "large.png")]["grid"])
-    assert large_grid == pytest.approx(grid_score(bicubic, hr, 4), abs=1e-12)
-    grids = [float(rows[("bicubic", name)]["grid"]) for name in ("large.png", "small.png")]
-    assert results["bicubic"]["grid"] == pytest.approx(np.mean(grids), abs=1e-12)
+    assert (
+        rows[("HR", "large.png")]["psnr_y"] == ""
+        and rows[("HR", "large.png")]["grid_percent"] == ""
+    )
+    large_grid = float(rows[("bicubic", "large.png")]["grid_percent"])
+    assert large_grid == pytest.approx(100 * grid_score(bicubic, hr, 4), abs=1e-10)
+    grids = [float(rows[("bicubic", name)]["grid_percent"]) for name in ("large.png", "small.png")]
+    assert results["bicubic"]["grid_percent"] == pytest.approx(np.mean(grids), abs=1e-10)
 
 
 def test_markdown_and_latex_tables(evaluated) -> None:
@@ -72,7 +75,7 @@ def test_markdown_and_latex_tables(evaluated) -> None:
     hr_niqe = f"{results['HR']['niqe']:.2f}"
     assert f"| Mixed | HR | 2 | — | — | {hr_niqe} (1/2) | — | — | — |" in table
     bicubic = results["bicubic"]
-    assert f"| {bicubic['niqe']:.2f} (1/2) | {100 * bicubic['grid']:.2f} |" in table
+    assert f"| {bicubic['niqe']:.2f} (1/2) | {bicubic['grid_percent']:.2f} |" in table
     assert "NIQE (k/n)" in table  # says what (1/2) means
 
     latex = (out / "results.tex").read_text().splitlines()
@@ -113,5 +116,5 @@ def test_training_validation_reports_the_same_niqe_and_grid(evaluated) -> None:
     images = load_validation_images(folder, scale=4)
     scores = validate(load_generator(checkpoint), images, 4, torch.device("cpu")).scores
     assert scores["valid/niqe"] == pytest.approx(model["niqe"], abs=1e-12)
-    assert scores["valid/grid"] == pytest.approx(model["grid"], abs=1e-12)
+    assert scores["valid/grid_percent"] == pytest.approx(model["grid_percent"], abs=1e-10)
     assert scores["valid/psnr_y"] == pytest.approx(model["psnr_y"], abs=1e-9)

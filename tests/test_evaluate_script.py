@@ -10,10 +10,10 @@ from conftest import TINY_RUN_NAME, describe, run_script, smooth_image
 from PIL import Image
 
 from srgan.checkpoint import load_checkpoint, save_checkpoint
-from srgan.data.crops import load_validation_images
 from srgan.eval.panels import PANEL_GAP
+from srgan.eval.protocol import load_validation_images
 from srgan.inference.tiles import load_generator
-from srgan.train.validation import validate
+from srgan.train.validation import bicubic_reference, validate
 
 
 def test_evaluate_checkpoint_writes_results_images_and_comparisons(
@@ -104,5 +104,14 @@ def test_validation_scores_equal_evaluate_py_on_a_folder_with_a_gray_image(
     scores = validate(load_generator(checkpoint), images, 4, torch.device("cpu")).scores
     assert scores["valid/psnr_y"] == pytest.approx(evaluated["psnr_y"], abs=1e-9)
     assert scores["valid/ssim_y"] == pytest.approx(evaluated["ssim_y"], abs=1e-12)
-    assert scores["valid/grid"] == pytest.approx(evaluated["grid"], abs=1e-12)
+    assert scores["valid/grid_percent"] == pytest.approx(evaluated["grid_percent"], abs=1e-10)
     assert "valid/niqe" not in scores and evaluated["niqe"] is None  # both under 96 px
+    # The bicubic reference training shows beside its validation is evaluate.py's bicubic row.
+    results = json.loads((out / "results.json").read_text())["results"]["valid"]
+    reference = bicubic_reference(images, 4)
+    assert reference["valid/bicubic_psnr_y"] == pytest.approx(
+        results["bicubic"]["psnr_y"], abs=1e-9
+    )
+    assert reference["valid/bicubic_ssim_y"] == pytest.approx(
+        results["bicubic"]["ssim_y"], abs=1e-12
+    )

@@ -8,14 +8,13 @@ import pytest
 from PIL import Image
 
 from srgan.data.degradation import degrade_image
-from srgan.data.images import read_image
+from srgan.data.images import list_images, read_image
 from srgan.data.imresize import modcrop
 from srgan.eval.panels import PANEL_GAP, comparison_image, texture_window
 from srgan.eval.protocol import (
     bicubic_upscale,
     dataset_name,
     evaluate_folder,
-    list_images,
     nearest_upscale,
 )
 

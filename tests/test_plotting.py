@@ -119,7 +119,7 @@ def test_validation_niqe_and_grid_score_get_their_own_panel() -> None:
     rows = two_stage_rows()
     for row in rows:
         if "valid/psnr_y" in row:
-            row |= {"valid/niqe": 7.5 - row["step"] / 1000, "valid/grid": 0.031}
+            row |= {"valid/niqe": 7.5 - row["step"] / 1000, "valid/grid_percent": 3.1}
     panels, _ = build_panels(rows)
     assert len(panels) == 4
     naturalness = panels[3]

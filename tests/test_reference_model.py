@@ -13,8 +13,8 @@ import pytest
 import torch
 from conftest import REPO
 
-from srgan.data.images import read_image
-from srgan.eval.protocol import evaluate_folder, list_images, make_eval_image, model_upscaler
+from srgan.data.images import list_images, read_image
+from srgan.eval.protocol import evaluate_folder, make_eval_image, model_upscaler
 from srgan.inference.tiles import load_generator, upscale_tensor
 
 SHIPPED = REPO / "checkpoints" / "srresnet_x4_291.safetensors"

@@ -25,7 +25,8 @@ import torch
 from conftest import PARALLEL_SCRIPTS, SCRIPT_ENV, SCRIPTS, TinyDataset, describe
 
 from srgan.checkpoint import load_checkpoint, save_checkpoint
-from srgan.data.crops import TrainCrops, load_images, load_validation_images
+from srgan.data.crops import TrainCrops, load_images
+from srgan.eval.protocol import load_validation_images
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.models.losses import ContentLoss

@@ -26,7 +26,8 @@ from srgan.checkpoint import (
     save_checkpoint,
 )
 from srgan.commands.common import resume_command
-from srgan.data.crops import load_images, load_validation_images
+from srgan.data.crops import load_images
+from srgan.eval.protocol import load_validation_images
 from srgan.train.run_folder import ORPHAN_SECONDS, find_resume_checkpoint, prune_checkpoints
 from srgan.train.stages import pretrain, train_gan
 
@@ -222,7 +223,9 @@ def test_validation_skips_images_too_small_to_measure(tmp_path: Path) -> None:
     for name, size in (("big", 48), ("small", 16)):
         image = rng.integers(0, 256, (size, size + 2, 3), dtype=np.uint8)
         Image.fromarray(image).save(tmp_path / f"{name}.png")
-    with pytest.warns(UserWarning, match="small.png: 16x16 is smaller than 19 px"):
+    with pytest.warns(
+        UserWarning, match="small.png: 16x16 after the modcrop is smaller than the 19 px"
+    ):
         images = load_validation_images(tmp_path, scale=4)
     assert [(i.name, i.hr_image.shape, i.lr_image.shape) for i in images] == [
         ("big", (48, 48, 3), (12, 12, 3))

@@ -15,7 +15,8 @@ from conftest import TINY_RUN_NAME, TinyDataset, run_in_process
 from PIL import Image
 from test_resume import write_generator_checkpoint
 
-from srgan.data.crops import TrainCrops, load_images, load_validation_images
+from srgan.data.crops import TrainCrops, load_images
+from srgan.eval.protocol import load_validation_images
 from srgan.files import WriteError
 from srgan.inference.export import export_safetensors
 from srgan.models.generator import Generator

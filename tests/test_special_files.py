@@ -14,7 +14,8 @@ from PIL import Image
 from test_evaluate_inputs import results, run_evaluate
 from test_upscale import run_upscale_command, save_generator_checkpoint
 
-from srgan.data.crops import load_images, load_validation_images
+from srgan.data.crops import load_images
+from srgan.eval.protocol import load_validation_images
 from srgan.models.generator import Generator
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")

@@ -1,6 +1,6 @@
-"""What scripts/upscale.py chooses from the hardware: it refuses bf16 where it would only be
-emulated (and "auto" picks the native precision), and it tiles only images that do not fit in
-memory."""
+"""What upscaling chooses from the hardware: bf16 is refused where it would only be emulated
+(and "auto" picks the native precision), the same rule training follows, and only images that
+do not fit in memory are tiled."""
 
 import warnings
 
@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+from srgan import machine
 from srgan.commands import upscale as upscale_command
 from srgan.inference import shipped_models
 from srgan.inference.export import export_safetensors
@@ -20,6 +21,8 @@ from srgan.inference.tile_size import (
 )
 from srgan.inference.tiles import upscale_tensor
 from srgan.models.generator import Generator, GeneratorSpec
+from srgan.train.config import ConfigError, RuntimeConfig
+from srgan.train.runtime import setup_runtime
 
 PAPER_MODEL = GeneratorSpec(scale=4, num_blocks=16, num_channels=64)
 OVERLAP = 40  # the paper model's receptive radius
@@ -49,13 +52,12 @@ def photo_and_model(tmp_path, monkeypatch: pytest.MonkeyPatch):
 def test_bf16_without_native_support_is_refused(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    monkeypatch.setattr(upscale_command, "bf16_native", lambda device: False)
+    monkeypatch.setattr(machine, "bf16_native", lambda device: False)
     assert run_upscale(["photo.png", "--device", "cpu", "--precision", "bf16"], monkeypatch) == 2
     captured = capsys.readouterr()
     assert captured.err == (
         "error: --precision bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), so it would "
-        "run many times slower than fp32 (17-50x on AVX2-only CPUs); use --precision fp32 (the "
-        "default) or auto\n"
+        "run many times slower than fp32 (17-50x on AVX2-only CPUs); use fp32 or auto\n"
     )
     assert captured.out == ""  # refused before loading anything
 
@@ -68,7 +70,7 @@ def test_bf16_without_native_support_is_refused(
 def test_bf16_runs_where_native(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    monkeypatch.setattr(upscale_command, "bf16_native", lambda device: True)
+    monkeypatch.setattr(machine, "bf16_native", lambda device: True)
     for precision in ("bf16", "auto"):
         args = ["photo.png", "--device", "cpu", "--precision", precision, "--overwrite"]
         assert run_upscale(args, monkeypatch) == 0
@@ -77,14 +79,23 @@ def test_bf16_runs_where_native(
         assert written.size == (64, 48)
 
 
-def test_bf16_refusal_names_the_gpu_kind() -> None:
-    # On CUDA the same check (srgan.precision.bf16_native) answers for pre-Ampere GPUs.
-    device = torch.device("cuda")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(upscale_command, "bf16_native", lambda device: False)
-        with pytest.raises(ValueError, match="this GPU only emulates bf16"):
-            upscale_command._resolve_precision("bf16", device)
-        assert upscale_command._resolve_precision("auto", device) == "fp32"
+def test_one_precision_rule_for_upscaling_training_and_the_library(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`srgan.machine.resolve_precision` decides for the upscale command, `upscale_tensor` and
+    training's runtime alike: emulated bf16 is refused everywhere, "auto" avoids it."""
+    monkeypatch.setattr(machine, "bf16_native", lambda device: False)
+    with pytest.raises(ValueError, match="this GPU only emulates bf16"):
+        machine.resolve_precision("bf16", torch.device("cuda"))
+    assert machine.resolve_precision("auto", torch.device("cuda")) == "fp32"
+    with pytest.raises(ValueError, match="this CPU has no native bf16"):
+        generator = Generator(num_blocks=1, num_channels=4)
+        upscale_tensor(generator, torch.rand(1, 3, 8, 8), precision="bf16")
+    with pytest.raises(ConfigError, match="runtime.precision: bf16: this CPU has no native bf16"):
+        setup_runtime(RuntimeConfig(device="cpu", precision="bf16"))
+    assert setup_runtime(RuntimeConfig(device="cpu", precision="auto")).precision == "fp32"
+    monkeypatch.setattr(machine, "bf16_native", lambda device: True)
+    assert setup_runtime(RuntimeConfig(device="cpu", precision="auto")).precision == "bf16"
 
 
 def test_small_images_run_whole_large_ones_in_the_largest_tiles_that_fit() -> None:

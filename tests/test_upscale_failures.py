@@ -4,7 +4,6 @@ batch goes on, an absurd --outscale is one line. Run in process (`upscale_main`)
 
 import errno
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -46,21 +45,13 @@ def test_an_output_that_is_a_file_is_refused_before_any_image(
     assert existing.read_text() == "mine"
 
 
+@pytest.mark.usefixtures("read_only_mount")
 def test_an_unwritable_output_folder_is_refused_before_any_image(
     photos: list[str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture,
 ) -> None:
-    """A read-only mount, simulated: the tests may run as root, which chmod does not stop."""
-    real_mkstemp = tempfile.mkstemp
-
-    def read_only(dir: str, prefix: str, **options: str) -> tuple[int, str]:
-        if prefix == ".write-test-":
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
-        return real_mkstemp(dir=dir, prefix=prefix, **options)
-
-    monkeypatch.setattr("srgan.files.tempfile.mkstemp", read_only)
     monkeypatch.setattr(upscaling, "upscale", lambda *args, **kwargs: pytest.fail("upscaled"))
     out = tmp_path / "mounted"
     assert run_upscale_command([*photos, "-o", str(out)], monkeypatch) == 1

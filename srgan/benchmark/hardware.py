@@ -1,7 +1,7 @@
-"""What this machine is and what it can do: its description, its native precisions, the rate of
-a call capped by time, FLOP counts, and the matmul/conv ceilings.
+"""What this machine can do: its native precisions, the rate of a call capped by time, FLOP
+counts, and the matmul/conv ceilings (its description is `srgan.machine.machine_info`).
 
-Precisions: fp32 always; bf16 only where `srgan.precision.bf16_native` says the hardware runs
+Precisions: fp32 always; bf16 only where `srgan.machine.bf16_native` says the hardware runs
 it natively (oneDNN with AVX512-BF16 or AMX on a CPU, Ampere or newer on CUDA). Elsewhere bf16
 is emulated and many times slower than fp32, so it is listed as not native and not timed.
 
@@ -20,28 +20,20 @@ one core.)
 """
 
 import math
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from srgan.precision import PRECISIONS, bf16_native
+from srgan.machine import PRECISIONS, bf16_native
 
 # The precisions timed where native; fp16 needs a GPU and a loss scaler, and is left to training.
 TIMED_PRECISIONS = ("fp32", "bf16")
 # Square matmul side: large enough to reach the ceiling, small enough for a few calls a second.
 MATMUL_SIZE = {"cpu": 2048, "cuda": 8192}
-# x86 SIMD families that decide how fast fp32 and bf16 run (the JSON keeps these flags).
-SIMD_FLAG_PREFIXES = ("sse", "ssse", "avx", "amx", "fma", "f16c")
-# Thread settings read when torch starts; OMP_WAIT_POLICY=PASSIVE stops idle threads spinning,
-# which matters on a CPU shared with other work.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
 
 
 @dataclass(frozen=True)
@@ -107,52 +99,6 @@ def count_flops(call: Callable[[], object]) -> int:
     with FlopCounterMode(display=False) as counter:
         call()
     return counter.get_total_flops()
-
-
-def cpu_model_and_flags() -> tuple[str, list[str]]:
-    """The CPU's model name and its SIMD flags (from /proc/cpuinfo on Linux; else no flags)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
-    entries = {}
-    for line in lines:
-        key, _, value = line.partition(":")
-        entries.setdefault(key.strip(), value.strip())  # the first core's entry
-    model = entries.get("model name") or platform.processor() or "unknown CPU"
-    flags = entries.get("flags", "").split()
-    return model, sorted(flag for flag in flags if flag.startswith(SIMD_FLAG_PREFIXES))
-
-
-def cpu_cores() -> int:
-    """Cores this process may run on (all cores where the OS has no affinity call)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def machine_info(device: torch.device) -> dict:
-    """What the numbers depend on: processor, accelerator, library versions, threads."""
-    model, flags = cpu_model_and_flags()
-    info = {
-        "cpu": model,
-        "cpu_flags": flags,
-        "cores": cpu_cores(),
-        "torch_threads": torch.get_num_threads(),
-        "thread_variables": {name: os.environ.get(name) for name in THREAD_VARIABLES},
-        "gpu": None,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "cudnn": None,
-    }
-    if device.type == "cuda":
-        properties = torch.cuda.get_device_properties(device)
-        info["gpu"] = {
-            "name": properties.name,
-            "capability": f"{properties.major}.{properties.minor}",
-            "memory_gib": round(properties.total_memory / 2**30, 1),
-        }
-        info["cudnn"] = torch.backends.cudnn.version()
-    return info
 
 
 def split_precisions(device: torch.device) -> tuple[list[str], list[str]]:

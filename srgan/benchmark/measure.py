@@ -35,7 +35,6 @@ from PIL import Image
 
 from srgan.benchmark.hardware import (
     Timing,
-    machine_info,
     measure_ceilings,
     measure_rate,
     split_precisions,
@@ -48,6 +47,7 @@ from srgan.benchmark.training_speed import (
     training_rows,
     training_variants,
 )
+from srgan.machine import machine_info
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.train.checkpoints import StageCheckpoints

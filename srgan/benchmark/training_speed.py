@@ -32,14 +32,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from srgan.benchmark.hardware import Rate, Timing, count_flops, cpu_cores, measure_rate
+from srgan.benchmark.hardware import Rate, Timing, count_flops, measure_rate
 from srgan.data.crops import TrainCrops, batch_stream
 from srgan.data.degradation import degrade_batch
 from srgan.data.images import read_image
+from srgan.machine import amp_dtype, cpu_cores
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator, GeneratorSpec
 from srgan.models.losses import ContentLoss
-from srgan.precision import amp_dtype
 from srgan.train.networks import Network, build_network
 from srgan.train.runtime import Runtime
 from srgan.train.steps import Batch, Degradation, GanLoss, gan_step, prepare_batch, pretrain_step

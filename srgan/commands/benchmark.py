@@ -121,7 +121,7 @@ def benchmark(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda":
-        use_fast_cuda_kernels()  # as training runs
+        use_fast_cuda_kernels()  # as training runs (runtime.deterministic false)
     with tempfile.TemporaryDirectory(prefix="srgan_benchmark_") as temporary_folder:
         results = run_benchmark(
             device,

@@ -18,7 +18,7 @@ from srgan.train.config import Config, ConfigError, load_config
 from srgan.train.metrics_log import NonFiniteLossError
 from srgan.train.run_folder import RunFolderError, RunLock, RunPaths
 from srgan.train.runtime import Runtime, setup_runtime, shutdown
-from srgan.train.signals import Interrupted
+from srgan.train.signals import Interrupted, StoppedBySignal, ignore_signals, stop_on_signals
 
 # Errors a user can fix (their input, their files): one line and exit code 2, no traceback.
 USER_ERRORS = (
@@ -169,17 +169,11 @@ def run_main(main: Callable[[argparse.Namespace], int], args: argparse.Namespace
     warnings.formatwarning = _one_line_warning  # users need the message, not our source line
     try:
         code = main(args)
-    except Interrupted as interruption:
-        if interruption.checkpoint is None:
-            print(f"\n{interruption}; no checkpoint to resume from yet", file=sys.stderr)
-        else:
-            print(
-                f"\n{interruption}; checkpoint {interruption.checkpoint}\n"
-                f"resume with: {resume_command(sys.argv)}",
-                file=sys.stderr,
-            )
-        code = interruption.exit_code
+    except (Interrupted, StoppedBySignal) as stop:
+        ignore_signals()  # stopping already: a further signal must not cut the report short
+        code = report_stop(stop)
     except KeyboardInterrupt:  # Ctrl-C outside the training loop, which handles its own
+        ignore_signals()
         print("\ninterrupted", file=sys.stderr)
         code = 130
     except (NonFiniteLossError, WriteError) as error:  # the run failed, not the input
@@ -191,6 +185,23 @@ def run_main(main: Callable[[argparse.Namespace], int], args: argparse.Namespace
             error = OSError(f"{error.filename}: {error.strerror}")
         code = report_error(error, args.debug, 1)
     sys.exit(code)
+
+
+def report_stop(stop: Interrupted | StoppedBySignal) -> int:
+    """Print why a signal stopped the run; returns its exit code. A signal that came during
+    the clean-up after the loop's stop is reported as that stop, which names its checkpoint."""
+    if isinstance(stop.__context__, Interrupted):
+        stop = stop.__context__
+    if isinstance(stop, StoppedBySignal):
+        print(f"\n{stop}", file=sys.stderr)
+    elif stop.checkpoint is None:
+        print(f"\n{stop}; no checkpoint to resume from yet", file=sys.stderr)
+    else:
+        print(
+            f"\n{stop}; checkpoint {stop.checkpoint}\nresume with: {resume_command(sys.argv)}",
+            file=sys.stderr,
+        )
+    return stop.exit_code
 
 
 def report_error(error: BaseException, debug: bool, code: int) -> int:
@@ -217,6 +228,7 @@ def describe_best(best_psnr_y: float) -> str:
 
 def stage_main(stage_fn: Callable, title: str, description: str) -> None:
     """The whole of scripts/pretrain.py and scripts/train.py: parse flags, run one stage."""
+    stop_on_signals()  # until the loop's own handler: a signal during start-up exits 128+N
     parser = training_parser(description)
     args = parser.parse_args()
     if args.resume is not None and args.fresh:

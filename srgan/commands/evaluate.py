@@ -4,14 +4,29 @@ LR = MATLAB bicubic x(1/scale) of the modcropped HR (or --lr-dir files); PSNR/SS
 Y channel of YCbCr with `scale` pixels shaved from each border (and on RGB, beside it), NIQE
 and the grid score with the same crop, and the HR images' own NIQE as the row "HR".
 
+Published outputs (--outputs NAME=FOLDER) are rows too: FOLDER/<dataset>/ (or FOLDER itself)
+holds SR images, each named after its HR image's stem, alone or followed by "_suffix"
+(baboon_SRGAN-VGG54.png is the SR image of baboon.png; of several HR stems that fit, the
+longest wins; two SR images for one HR image are an error). Each must be the HR size cropped
+to a multiple of the scale. An HR image without one is warned about, and the row says how
+many of the set's images it covers ("13 of 14").
+
+Row names are unique: a checkpoint's row is its file stem and a dataset is named after its
+folder ('Set5' for Set5/HR); where such a name equals bicubic, nearest, HR, an --outputs NAME
+or another checkpoint's or dataset's, parent folders are prepended, as few as make it unique
+(r1/model and r2/model). An --outputs NAME that equals a reserved or another NAME is refused.
+
     python scripts/evaluate.py --method bicubic --data data/benchmarks/Set5/HR \
         --out results/bicubic
     python scripts/evaluate.py --checkpoint checkpoints/quickstart/srgan_x4_quickstart_final.pt \
         --data data/sample/valid --out results/quickstart
+    python scripts/evaluate.py --outputs "SRGAN (paper)=../shared/anchors/SRGAN-VGG54_authors" \
+        --data data/benchmarks/Set5/HR data/benchmarks/Set14/HR --out results/paper
 """
 
 import argparse
 import warnings
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -21,14 +36,20 @@ from PIL import Image
 
 from srgan.checkpoint import CheckpointError, generator_from_checkpoint
 from srgan.commands.common import HelpFormatter, run_main
-from srgan.data.degradation import MAX_GAUSSIAN_SIGMA, MIN_GAUSSIAN_SIGMA
-from srgan.datasets.catalog import missing_data_hint
+from srgan.commands.evaluate_inputs import (
+    EvalSet,
+    match_published,
+    prepare_out,
+    published_row,
+    read_sets,
+    row_names,
+)
+from srgan.data.degradation import gaussian_sigma_problem
+from srgan.eval.outputs import evaluate_outputs
 from srgan.eval.protocol import (
     REFERENCE,
     bicubic_upscale,
-    dataset_name,
     evaluate_folder,
-    list_images,
     mean_metrics,
     model_upscaler,
     nearest_upscale,
@@ -36,11 +57,10 @@ from srgan.eval.protocol import (
 )
 from srgan.eval.provenance import evaluation_provenance, protocol_settings
 from srgan.eval.report import write_comparisons, write_results
-from srgan.files import check_writable_folder
 from srgan.inference.tiles import read_weights
-from srgan.train.run_folder import archive_folder, move_aside
 
 BASELINES = {"bicubic": bicubic_upscale, "nearest": nearest_upscale}
+RESERVED = (*BASELINES, REFERENCE)  # row names no checkpoint or --outputs row may take
 
 
 def parse_args() -> argparse.Namespace:
@@ -53,21 +73,37 @@ def parse_args() -> argparse.Namespace:
         nargs="+",
         default=[],
         type=Path,
-        help="generator checkpoint(s) of ours (SRResNet pretraining or SRGAN)",
+        help="generator checkpoint(s) of ours (SRResNet pretraining or SRGAN); a row is named "
+        "after the file stem, with parent folders prepended where that clashes with bicubic, "
+        "nearest, HR, an --outputs NAME or another checkpoint (r1/model, r2/model)",
     )
     parser.add_argument(
         "--method",
         nargs="+",
         default=[],
         choices=sorted(BASELINES),
-        help="baseline method(s); bicubic is always added when a checkpoint is evaluated",
+        help="baseline method(s); bicubic is always added beside checkpoints and --outputs",
+    )
+    parser.add_argument(
+        "--outputs",
+        nargs="+",
+        default=[],
+        type=published_row,
+        metavar="NAME=FOLDER",
+        help="published SR images as rows: FOLDER/<dataset>/ (else FOLDER) holds <HR stem>.png "
+        "or <HR stem>_<suffix>.png, e.g. baboon_SRGAN-VGG54.png for baboon.png (the longest "
+        "HR stem that fits wins; two files for one HR image are an error); each the HR size "
+        "cropped to a multiple of --scale; an HR image without one is warned about and the "
+        "row says it covers k of n images. A NAME equal to bicubic, nearest, HR or another "
+        "NAME is refused",
     )
     parser.add_argument(
         "--data",
         nargs="+",
         required=True,
         type=Path,
-        help="folders of HR images; the dataset name is the folder's (its parent's if 'HR')",
+        help="folders of HR images; the dataset name is the folder's (its parent's if 'HR'), "
+        "with parent folders prepended where two clash (a/Set5, b/Set5)",
     )
     parser.add_argument(
         "--lr-dir",
@@ -115,10 +151,12 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def load_methods(args: argparse.Namespace, device: torch.device) -> tuple[dict, int]:
-    """{method name: upscale function} and the scale they work at."""
+def load_methods(
+    args: argparse.Namespace, device: torch.device, names: list[str]
+) -> tuple[dict, int]:
+    """{method name: upscale function} and the scale they work at; `names`: the checkpoints'."""
     checkpoints = {}
-    for path in args.checkpoint:
+    for path, name in zip(args.checkpoint, names, strict=True):
         checkpoint = read_weights(path)
         generator = generator_from_checkpoint(checkpoint, path).to(device)
         if args.scale is not None and generator.scale != args.scale:
@@ -132,30 +170,47 @@ def load_methods(args: argparse.Namespace, device: torch.device) -> tuple[dict, 
                 f"'{args.degradation}' ones: expect lower scores",
                 stacklevel=2,
             )
-        checkpoints[path.stem] = generator
+        checkpoints[name] = generator
     scales = {generator.scale for generator in checkpoints.values()}
     if len(scales) > 1:
         raise CheckpointError(f"the checkpoints have different scales: {sorted(scales)}")
     scale = args.scale or (scales.pop() if scales else 4)
-    names = list(dict.fromkeys(args.method + (["bicubic"] if checkpoints else [])))
-    if not names and not checkpoints:
-        raise ValueError("nothing to evaluate: give --checkpoint and/or --method")
-    methods = {name: partial(BASELINES[name], scale=scale) for name in names}
+    compared = checkpoints or args.outputs  # bicubic is the baseline they are read against
+    baselines = list(dict.fromkeys(args.method + (["bicubic"] if compared else [])))
+    if not baselines:
+        raise ValueError("nothing to evaluate: give --checkpoint, --outputs and/or --method")
+    methods = {name: partial(BASELINES[name], scale=scale) for name in baselines}
     for name, generator in checkpoints.items():
         methods[name] = model_upscaler(generator, device, args.tile)
     return methods, scale
 
 
+def scored_rows(
+    eval_set: EvalSet, methods: dict, scale: int, args: argparse.Namespace, collector
+) -> Iterator[tuple[str, dict | None, list[dict]]]:
+    """(row name, mean metrics, per-image rows) of every method, then every --outputs row."""
+    options = {"degradation": args.degradation, "gaussian_sigma": args.gaussian_sigma}
+    options["lr_paths"] = eval_set.lr_paths
+    for method, upscale in methods.items():
+        print(f"{eval_set.name}: {method}", flush=True)
+        scored = evaluate_folder(
+            upscale, eval_set.hr_paths, scale, **options, on_image=collector(method)
+        )
+        yield method, *scored
+    for name, matches in eval_set.published.items():
+        print(f"{eval_set.name}: {name}", flush=True)
+        scored = evaluate_outputs(
+            matches, eval_set.hr_paths, scale, **options, on_image=collector(name)
+        )
+        yield name, *scored
+
+
 def evaluate_dataset(
-    folder: Path, lr_folder: Path | None, methods: dict, scale: int, args: argparse.Namespace
-) -> tuple[str, dict, list[dict]]:
-    """Evaluate every method on one folder; writes its comparison pictures (and SR images)."""
-    if not folder.is_dir():
-        raise FileNotFoundError(missing_data_hint(folder))
-    hr_paths = list_images(folder)
-    lr_paths = list_images(lr_folder) if lr_folder is not None else None
-    name = dataset_name(folder)
-    compared = {path.name for path in hr_paths[: args.num_comparisons]}
+    eval_set: EvalSet, methods: dict, scale: int, args: argparse.Namespace
+) -> tuple[dict, list[dict]]:
+    """Evaluate every row on one set; writes its comparison pictures (and SR images)."""
+    name = eval_set.name
+    compared = {path.name for path in eval_set.hr_paths[: args.num_comparisons]}
     outputs: dict[str, dict[str, np.ndarray]] = {}
     hr_images: dict[str, np.ndarray] = {}
     references: dict[str, dict] = {}  # the HR row, of the images the methods were scored on
@@ -175,64 +230,35 @@ def evaluate_dataset(
         return keep
 
     results, per_image = {}, []
-    for method, upscale in methods.items():
-        print(f"{name}: {method}", flush=True)
-        means, rows = evaluate_folder(
-            upscale,
-            hr_paths,
-            scale,
-            degradation=args.degradation,
-            gaussian_sigma=args.gaussian_sigma,
-            lr_paths=lr_paths,
-            on_image=collector(method),
-        )
-        results[method] = means
+    for method, means, rows in scored_rows(eval_set, methods, scale, args, collector):
+        if means is not None:  # None: every image of an --outputs row skipped, each warned
+            results[method] = means
         per_image += [{"dataset": name, "method": method, **row} for row in rows]
     results[REFERENCE] = mean_metrics(list(references.values()))
     per_image += [{"dataset": name, "method": REFERENCE, **row} for row in references.values()]
+    for means in results.values():  # how many of the set's images each row covers
+        means["dataset_images"] = len(references)
     write_comparisons(outputs, per_image, hr_images, args.out / "comparisons" / name)
-    return name, results, per_image
-
-
-def prepare_out(out: Path, overwrite: bool) -> None:
-    """Before any work: `out` can be written, and holds no earlier results unless
-    `overwrite`, which moves them to <out>/old-<time>/ (a run never mixes its pictures with
-    an earlier run's, and never deletes them)."""
-    check_writable_folder(out, "--out")
-    earlier = sorted(out.glob("results.*"))
-    earlier += [out / name for name in ("per_image.csv", "comparisons", "images")]
-    earlier = [path for path in earlier if path.exists()]
-    if earlier and not overwrite:
-        names = ", ".join(path.name for path in earlier)
-        raise ValueError(
-            f"--out {out} already holds results ({names}): choose another --out, or pass "
-            f"--overwrite, which moves them to {out}/old-<time>/"
-        )
-    if earlier:
-        destination = archive_folder(out)
-        move_aside(earlier, destination)
-        print(f"moved the earlier results to {destination}/", flush=True)
+    return results, per_image
 
 
 def evaluate_main(args: argparse.Namespace) -> int:
     use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     device = torch.device("cuda" if use_cuda else "cpu")
-    if not MIN_GAUSSIAN_SIGMA <= args.gaussian_sigma <= MAX_GAUSSIAN_SIGMA:  # NaN too
-        raise ValueError(
-            f"--gaussian-sigma must be {MIN_GAUSSIAN_SIGMA} to {MAX_GAUSSIAN_SIGMA}, "
-            f"not {args.gaussian_sigma}"
-        )
-    methods, scale = load_methods(args, device)
-    lr_dirs = args.lr_dir if args.lr_dir is not None else [None] * len(args.data)
-    if len(lr_dirs) != len(args.data):
-        raise ValueError(f"{len(lr_dirs)} --lr-dir folders for {len(args.data)} --data folders")
+    sigma_problem = gaussian_sigma_problem(args.gaussian_sigma)
+    if sigma_problem is not None:
+        raise ValueError(f"--gaussian-sigma {sigma_problem}")
+    names = row_names(args, RESERVED)
+    sets = read_sets(args)
+    methods, scale = load_methods(args, device, names)
+    published = match_published(args.outputs, sets, scale)
     prepare_out(args.out, args.overwrite)  # before the evaluation: its writes come at the end
     results, per_image = {}, []
-    for folder, lr_folder in zip(args.data, lr_dirs, strict=True):
-        name, results[name], rows = evaluate_dataset(folder, lr_folder, methods, scale, args)
+    for eval_set in sets:
+        results[eval_set.name], rows = evaluate_dataset(eval_set, methods, scale, args)
         per_image += rows
     protocol = protocol_settings(scale, args.degradation, args.gaussian_sigma, args.lr_dir)
-    provenance = evaluation_provenance(args.checkpoint, protocol, device)
+    provenance = evaluation_provenance(args.checkpoint, protocol, device, published)
     write_results(results, per_image, args.out, provenance)
     print((args.out / "results.md").read_text(), end="")
     print(

@@ -13,10 +13,11 @@ hyper-parameters and loads with `srgan.load_generator` or `srgan-upscale --check
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from srgan.checkpoint import generator_from_checkpoint
+from srgan.checkpoint import generator_from_checkpoint, non_finite_weight
 from srgan.commands.common import run_main
 from srgan.inference.export import (
     CHECK_HEIGHT,
@@ -31,6 +32,7 @@ from srgan.inference.export import (
     onnx_declared_shapes,
 )
 from srgan.inference.tiles import read_weights
+from srgan.models.generator import Generator
 
 EXPORTERS = {
     "onnx": (export_onnx, check_onnx),
@@ -77,30 +79,22 @@ def _format_and_path(args: argparse.Namespace) -> tuple[str, Path]:
     return export_format, out
 
 
-def export_main(args: argparse.Namespace) -> int:
-    export_format, out = _format_and_path(args)
-    if out.exists() and not args.overwrite:
-        raise ValueError(f"{out} exists; pass --overwrite to replace it")
-    if out.resolve() == args.checkpoint.resolve():
-        raise ValueError("--out must differ from --checkpoint")
-    weights = read_weights(args.checkpoint)
-    generator = generator_from_checkpoint(weights, args.checkpoint)
-    degradation = weights.get("degradation", {}).get("kind")  # recorded in the export
+def _export_and_check(
+    export_format: str, generator: Generator, degradation: str | None, path: Path
+) -> int:
+    """Write the export to `path` and check it; returns the exit code (0: it may be kept)."""
     export, check = EXPORTERS[export_format]
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        export(generator, out, degradation=degradation)
+        export(generator, path, degradation=degradation)
     except ModuleNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    opset = f" (opset {ONNX_OPSET})" if export_format == "onnx" else ""
-    print(f"wrote {export_format}{opset} x{generator.scale} model to {out}")
     if export_format == "onnx":
-        shapes = onnx_declared_shapes(out).items()
+        shapes = onnx_declared_shapes(path).items()
         described = [f"{name} [{', '.join(map(str, shape))}]" for name, shape in shapes]
         print("declared shapes: " + " -> ".join(described))
     try:
-        difference = check(generator, out)
+        difference = check(generator, path)
     except ModuleNotFoundError as error:
         print(f"not checked: {error}")
         return 0
@@ -110,6 +104,35 @@ def export_main(args: argparse.Namespace) -> int:
         f"max abs difference {difference:.2e}, {verdict}"
     )
     return 0 if difference <= TOLERANCE else 1
+
+
+def export_main(args: argparse.Namespace) -> int:
+    export_format, out = _format_and_path(args)
+    if out.exists() and not args.overwrite:
+        raise ValueError(f"{out} exists; pass --overwrite to replace it")
+    if out.resolve() == args.checkpoint.resolve():
+        raise ValueError("--out must differ from --checkpoint")
+    weights = read_weights(args.checkpoint)
+    generator = generator_from_checkpoint(weights, args.checkpoint)
+    broken = non_finite_weight({"generator": generator})
+    if broken is not None:  # its export could only fail its check
+        raise ValueError(f"{args.checkpoint}: {broken} is not finite (NaN or inf); not exported")
+    degradation = weights.get("degradation", {}).get("kind")  # recorded in the export
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Written under a temporary name (same suffix: the loaders go by it) and renamed only once
+    # checked, so a failed export leaves no file and an earlier one intact.
+    temporary = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
+    try:
+        code = _export_and_check(export_format, generator, degradation, temporary)
+        if code == 0:
+            os.replace(temporary, out)
+            opset = f" (opset {ONNX_OPSET})" if export_format == "onnx" else ""
+            print(f"wrote {export_format}{opset} x{generator.scale} model to {out}")
+        elif code == 1:
+            print(f"{out} not written", file=sys.stderr)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return code
 
 
 def main() -> None:

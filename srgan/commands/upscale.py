@@ -9,8 +9,11 @@ Without --checkpoint or --model, the shipped model srresnet_x4_291 is used. Writ
 <stem>_x<outscale>.<ext> per input into --output (default: results/upscaled). An image runs
 whole when it fits in half the available memory (GPU memory on CUDA), else in tiles with enough
 overlap that the result matches an untiled run; --tile N fixes the tile size, so memory depends
-on N only. Exit code 0: all done; 1: some inputs were not readable images, or their
-results could not be written (each named in a warning; the others are done); 2: error.
+on N only. Before the first image starts, each result over 16 megapixels has its size, memory
+and estimated time printed; one over --max-pixels (default 256 million: a 16-megapixel photo
+at x4) is refused unless --max-pixels allows it. Exit code 0: all done; 1: some inputs were
+not readable images, or their results could not be written (each named in a warning; the
+others are done); 2: error.
 """
 
 import argparse
@@ -20,17 +23,24 @@ import torch
 
 from srgan.commands.common import run_main
 from srgan.files import check_writable_folder
-from srgan.inference.shipped_models import DEFAULT_MODEL, SHIPPED_MODELS, shipped_model_path
-from srgan.inference.tiles import autocast_dtype, load_generator, receptive_radius
-from srgan.inference.upscaling import (
-    DEFAULT_QUALITY,
-    MAX_OUTSCALE,
-    OUTPUT_FORMATS,
-    plan_outputs,
-    printable,
-    upscale_files,
+from srgan.inference.cost import (
+    DEFAULT_MAX_PIXELS,
+    REPORTED_PIXELS,
+    describe_cost,
+    header_cost,
+    seconds_per_lr_pixel,
 )
-from srgan.precision import PRECISIONS, bf16_native
+from srgan.inference.output_paths import OUTPUT_FORMATS, plan_outputs, printable
+from srgan.inference.shipped_models import (
+    DEFAULT_MODEL,
+    SHIPPED_MODELS,
+    shipped_model_path,
+    weights_path,
+)
+from srgan.inference.tiles import load_generator, receptive_radius
+from srgan.inference.upscaling import DEFAULT_QUALITY, MAX_OUTSCALE, upscale_files
+from srgan.machine import PRECISIONS, resolve_precision
+from srgan.models.generator import Generator
 
 DEFAULT_OUTPUT = Path("results/upscaled")
 
@@ -62,7 +72,12 @@ def _add_input_output_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"shipped weights by name (default, without --checkpoint: {DEFAULT_MODEL})",
     )
-    weights.add_argument("--checkpoint", type=Path, help="a .pt checkpoint or .safetensors export")
+    weights.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="a .pt checkpoint or .safetensors export (or a shipped model's name, where no such "
+        "file exists)",
+    )
     parser.add_argument(
         "--ext",
         choices=tuple(OUTPUT_FORMATS),
@@ -86,14 +101,32 @@ def _add_input_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--suffix",
         default=None,
-        help="appended to each input's stem for the output name (default: _x<outscale>)",
+        help="appended to each input's stem for the output name, without '/' (default: "
+        "_x<outscale>)",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace outputs that already exist"
     )
 
 
+def pixel_count(text: str) -> int:
+    """A --max-pixels value: a whole number, also written as 1e9."""
+    try:
+        return int(float(text))
+    except (ValueError, OverflowError):  # "nan", "inf", "many"
+        raise argparse.ArgumentTypeError(f"not a number of pixels: {text!r}") from None
+
+
 def _add_compute_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-pixels",
+        type=pixel_count,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help="refuse, before any work, an image whose result (the model's output or the "
+        "--outscale one, whichever is larger) has more than N pixels; 0: no limit (default: "
+        f"{DEFAULT_MAX_PIXELS:,}, a 16-megapixel photo at x4: 768 MB as 8-bit RGB)",
+    )
     parser.add_argument(
         "--tile",
         type=int,
@@ -143,7 +176,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _weights(args: argparse.Namespace) -> tuple[Path, str]:
     """The weights file to load and how to name it in the report."""
     if args.checkpoint is not None:
-        return args.checkpoint, printable(args.checkpoint)
+        path = weights_path(args.checkpoint)
+        if path == args.checkpoint:
+            return path, printable(path)
+        return path, f"the shipped model {args.checkpoint} ({printable(path)}, --checkpoint)"
     name = args.model or DEFAULT_MODEL
     path = shipped_model_path(name)
     origin = "--model" if args.model else "the default; --checkpoint or --model picks another"
@@ -156,6 +192,8 @@ def _check_options(args: argparse.Namespace) -> str:
         args.tile_overlap is not None and args.tile_overlap < 0
     ):
         raise ValueError("--tile and --tile-overlap must be >= 0")
+    if args.max_pixels < 0:
+        raise ValueError(f"--max-pixels must be >= 0 (0: no limit), not {args.max_pixels}")
     if not 1 <= args.quality <= 100:
         raise ValueError(f"--quality must be between 1 and 100, not {args.quality}")
     if args.outscale is not None and not 0 < args.outscale <= MAX_OUTSCALE:  # NaN too
@@ -167,45 +205,55 @@ def _check_options(args: argparse.Namespace) -> str:
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    args.precision = _resolve_precision(args.precision, torch.device(device))
+    try:
+        args.precision = resolve_precision(args.precision, torch.device(device))
+    except ValueError as error:  # before loading anything
+        raise ValueError(f"--precision {error}") from None
     return device
 
 
-def _resolve_precision(precision: str, device: torch.device) -> str:
-    """`precision` on `device`, "auto" resolved to bf16 where the hardware runs it natively and
-    fp32 elsewhere; ValueError where it cannot run, or would only be emulated.
-
-    Emulated bf16 is refused rather than replaced: on a CPU without AVX512-BF16 or AMX it ran
-    17 to 50 times slower than fp32 (620 s against 11.9 s for one photo), and quietly running
-    fp32 instead would give other numbers than asked for. "auto" is the portable choice.
-    """
-    native = bf16_native(device)  # what the benchmark calls native, too
-    if precision == "auto":
-        return "bf16" if native else "fp32"
-    if precision == "bf16" and not native:
-        hardware = (
-            "this GPU only emulates bf16 (native from Ampere on)"
-            if device.type == "cuda"
-            else "this CPU has no native bf16 (AVX512-BF16 or AMX)"
-        )
+def _check_costs(
+    args: argparse.Namespace,
+    generator: Generator,
+    pairs: list[tuple[Path, Path]],
+    outscale: float,
+    overlap: int,
+) -> list[str]:
+    """'<file>: <cost>' of each image to upscale whose result is large, read from the headers
+    before any work; ValueError, naming the first, when results exceed --max-pixels."""
+    limit = args.max_pixels or float("inf")
+    to_run = [path for path, output in pairs if args.overwrite or not output.exists()]
+    costs = [header_cost(path, generator, outscale, args.tile, overlap) for path in to_run]
+    large = [
+        (path, cost)
+        for path, cost in zip(to_run, costs, strict=True)
+        if cost is not None and cost.largest_pixels > min(limit, REPORTED_PIXELS)
+    ]
+    if not large:
+        return []
+    speed = seconds_per_lr_pixel(generator, args.precision)
+    refused = [(path, cost) for path, cost in large if cost.largest_pixels > limit]
+    if refused:
+        path, cost = refused[0]
+        others = f" (and {len(refused) - 1} more image(s))" if len(refused) > 1 else ""
         raise ValueError(
-            f"--precision bf16: {hardware}, so it would run many times slower than fp32 "
-            "(17-50x on AVX2-only CPUs); use --precision fp32 (the default) or auto"
+            f"{printable(path)}: {describe_cost(cost, speed)}{others}: more than --max-pixels "
+            f"{args.max_pixels:,}; pass --max-pixels 0 (no limit) or a larger N to upscale it"
         )
-    autocast_dtype(precision, device)  # fp16 on the CPU fails here
-    return precision
+    return [f"{printable(path)}: {describe_cost(cost, speed)}" for path, cost in large]
 
 
 def upscale_files_main(args: argparse.Namespace) -> int:
     device = _check_options(args)
-    weights_path, weights_name = _weights(args)
-    generator = load_generator(weights_path, device)
+    weights_file, weights_name = _weights(args)
+    generator = load_generator(weights_file, device)
     scale = generator.scale
     outscale = scale if args.outscale is None else args.outscale
     suffix = f"_x{outscale:g}" if args.suffix is None else args.suffix
     pairs = plan_outputs(args.inputs, args.output, suffix, args.ext)
     check_writable_folder(args.output, "--output")  # before the first image, not after it
     overlap = receptive_radius(generator) if args.tile_overlap is None else args.tile_overlap
+    costs = _check_costs(args, generator, pairs, outscale, overlap)
     if args.tile is None:
         tiling = f"whole images where they fit in memory, else tiles with {overlap} px overlap"
     elif args.tile:
@@ -218,6 +266,8 @@ def upscale_files_main(args: argparse.Namespace) -> int:
         f"{len(pairs)} image(s) on {device}, {args.precision}, {tiling}",
         flush=True,
     )
+    for line in costs:
+        print(line, flush=True)
     summary = upscale_files(
         generator,
         pairs,

@@ -1,4 +1,4 @@
-"""Training and validation data: HR images decoded once into RAM, crops drawn per step.
+"""Training data: HR images decoded once into RAM, crops drawn per step.
 
 A per-sample `Dataset.__getitem__` decodes a multi-megabyte PNG for every 96 px crop; here every
 HR image is decoded once (uint8, about 8 MB per DIV2K image, 6.6 GB for the 800 training
@@ -12,15 +12,15 @@ position in the schedule: resuming at step N reproduces the uninterrupted run's 
 N GPUs with the global batch split between them see exactly the samples one GPU would.
 
 Bad files never stop a run: at start-up every file of the folder is checked once (header and
-size only), then decoded; non-images, unreadable, truncated and too-small images are skipped
-with one warning that lists them, and any other mode (gray, palette, CMYK, RGBA, 16-bit) is
-converted to 8-bit RGB. Only a missing folder, or one with no usable image, is an error.
+size only), then decoded; non-images, unreadable, truncated, too-small and too-large images
+(`data.max_image_pixels`, told from the header) are skipped with one warning that lists them,
+and any other mode (gray, palette, CMYK, RGBA, 16-bit) is converted to 8-bit RGB. Only a
+missing folder, or one with no usable image, is an error.
 """
 
 import functools
 import queue
 import threading
-import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,12 +30,22 @@ import numpy as np
 import torch
 from PIL import Image
 
-from srgan.data.images import describe_other_file, find_images, other_files, read_image
-from srgan.eval.protocol import EvalImage, make_eval_image, smallest_measurable
+from srgan.data.images import (
+    MAX_IMAGE_PIXELS,
+    describe_other_file,
+    find_images,
+    other_files,
+    pixel_limit_problem,
+    read_image,
+    warn_skipped,
+)
 
 
-def check_images(paths: list[Path], min_size: int) -> tuple[list[Path], list[str]]:
-    """Cheap start-up check (header only): returns usable paths and 'name: reason' for the rest."""
+def check_images(
+    paths: list[Path], min_size: int, max_pixels: int = MAX_IMAGE_PIXELS
+) -> tuple[list[Path], list[str]]:
+    """Cheap start-up check (header only): returns usable paths and 'name: reason' for the rest,
+    among them images of more than `max_pixels`, which are never decoded."""
     usable, skipped = [], []
     for path in paths:
         try:
@@ -47,21 +57,19 @@ def check_images(paths: list[Path], min_size: int) -> tuple[list[Path], list[str
         if min(width, height) < min_size:
             skipped.append(f"{path.name}: {width}x{height} is smaller than {min_size} px")
             continue
+        too_large = pixel_limit_problem(width, height, max_pixels)
+        if too_large is not None:
+            skipped.append(f"{path.name}: {too_large} (data.max_image_pixels)")
+            continue
         usable.append(path)
     return usable, skipped
 
 
-def _warn_skipped(folder: str | Path, skipped: list[str]) -> None:
-    if skipped:
-        warnings.warn(
-            f"{folder}: skipped {len(skipped)} file(s): " + "; ".join(sorted(skipped)),
-            stacklevel=3,
-        )
-
-
-def load_images(folder: str | Path, min_size: int, num_threads: int = 4) -> list[np.ndarray]:
+def load_images(
+    folder: str | Path, min_size: int, num_threads: int = 4, max_pixels: int = MAX_IMAGE_PIXELS
+) -> list[np.ndarray]:
     """Decode every usable image of `folder` once; warns once about the files it skips."""
-    paths, skipped = check_images(find_images(folder), min_size)
+    paths, skipped = check_images(find_images(folder), min_size, max_pixels)
     skipped += [describe_other_file(path) for path in other_files(folder)]
 
     def decode(path: Path) -> np.ndarray | None:
@@ -75,7 +83,7 @@ def load_images(folder: str | Path, min_size: int, num_threads: int = 4) -> list
     # PIL releases the GIL while decoding, so threads overlap the decodes.
     with ThreadPoolExecutor(num_threads) as pool:
         images = [image for image in pool.map(decode, paths) if image is not None]
-    _warn_skipped(folder, skipped)
+    warn_skipped(folder, skipped)
     if not images:
         raise ValueError(f"no usable training images (at least {min_size} px) in {folder}")
     return images
@@ -145,93 +153,81 @@ class TrainCrops:
         return torch.stack(crops)
 
 
-def batch_stream(
-    crops: TrainCrops,
-    steps: range,
-    *,
-    seed: int,
-    stage: int,
-    batch_size: int,
-    rows: slice,
-    pin_memory: bool,
-    prefetch: int = 4,
-) -> Iterator[torch.Tensor]:
-    """Yield the uint8 HR batches of the stage's `steps`, made in a background thread.
+class BatchStream:
+    """The uint8 HR batches of a stage's `steps`, made in a background thread that keeps
+    `prefetch` batches ready so the accelerator never waits on cropping.
 
-    The thread keeps `prefetch` batches ready so the accelerator never waits on cropping.
+    Iterate it once, and close it (`close()` or a `with` block) on every way out: the thread
+    must have ended before the interpreter shuts down, since torch aborts the process when a
+    finalizing interpreter ends a thread that is freeing tensors.
     """
-    output: queue.Queue = queue.Queue(maxsize=prefetch)
-    stop = threading.Event()
-    steps_per_epoch = crops.steps_per_epoch(batch_size)
 
-    def produce() -> None:
-        try:
-            for step in steps:
-                epoch, step_in_epoch = divmod(step, steps_per_epoch)
-                plan = crops.plan(seed, stage, epoch, step_in_epoch, batch_size)
-                batch = crops.crops(plan, rows)
-                if pin_memory:
-                    batch = batch.pin_memory()
-                while not stop.is_set():
-                    try:
-                        output.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-        except BaseException as error:  # surface errors in the consumer, not silently here
-            output.put(error)
+    def __init__(
+        self,
+        crops: TrainCrops,
+        steps: range,
+        *,
+        seed: int,
+        stage: int,
+        batch_size: int,
+        rows: slice,
+        pin_memory: bool,
+        prefetch: int = 4,
+    ) -> None:
+        self._crops, self._steps, self._rows, self._pin_memory = crops, steps, rows, pin_memory
+        self._seed, self._stage, self._batch_size = seed, stage, batch_size
+        self._output: queue.Queue = queue.Queue(maxsize=prefetch)
+        self._stop = threading.Event()
+        # Not a daemon: should a close be cut short, interpreter shutdown still waits for it.
+        self._thread = threading.Thread(target=self._produce, name="batch_stream")
+        self._thread.start()
 
-    thread = threading.Thread(target=produce, daemon=True)
-    thread.start()
-    try:
-        for _ in steps:
-            item = output.get()
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        for _ in self._steps:
+            item = self._output.get()
             if isinstance(item, BaseException):
                 raise item
             yield item
-    finally:
-        stop.set()
 
+    def __enter__(self) -> "BatchStream":
+        return self
 
-def center_crop(image: np.ndarray, max_size: int) -> np.ndarray:
-    if max_size <= 0:
-        return image
-    height, width = image.shape[:2]
-    top, left = max(0, (height - max_size) // 2), max(0, (width - max_size) // 2)
-    return image[top : top + max_size, left : left + max_size]
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the thread and wait for it (it stops between batches, within `timeout`)."""
+        self._stop.set()
+        self._thread.join(timeout)
+        while not self._output.empty():  # its batches are freed here, not by the thread
+            self._output.get_nowait()
 
-def load_validation_images(
-    folder: str | Path,
-    scale: int,
-    max_size: int = 0,
-    degradation: str = "bicubic",
-    gaussian_sigma: float = 1.5,
-) -> list[EvalImage]:
-    """The validation set as the evaluation protocol sees it (`srgan.eval.protocol`).
-
-    Each image is read as evaluate.py reads it (gray stays gray), centre-cropped to `max_size`
-    (0: whole image), modcropped, and paired with its LR image, made once here. Images too
-    small to measure (SSIM's 11 px window after shaving `scale` px per border) are skipped
-    with the unreadable ones, in one warning.
-    """
-    min_size = smallest_measurable(scale)
-    images, skipped = [], [describe_other_file(path) for path in other_files(folder)]
-    for path in find_images(folder):
+    def _produce(self) -> None:
+        steps_per_epoch = self._crops.steps_per_epoch(self._batch_size)
         try:
-            hr_image = center_crop(read_image(path, keep_gray=True), max_size)
-        except Exception as error:  # PIL raises many types for a bad file
-            reason = getattr(error, "reason", error)  # UnreadableImageError names the path
-            skipped.append(f"{path.name}: failed to decode ({reason})")
-            continue
-        height, width = hr_image.shape[0] // scale * scale, hr_image.shape[1] // scale * scale
-        if min(height, width) < min_size:
-            skipped.append(f"{path.name}: {width}x{height} is smaller than {min_size} px")
-            continue
-        images.append(make_eval_image(path.stem, hr_image, scale, degradation, gaussian_sigma))
-    _warn_skipped(folder, skipped)
-    if not images:
-        raise ValueError(f"no usable validation images (at least {min_size} px) in {folder}")
-    return images
+            for step in self._steps:
+                epoch, step_in_epoch = divmod(step, steps_per_epoch)
+                plan = self._crops.plan(
+                    self._seed, self._stage, epoch, step_in_epoch, self._batch_size
+                )
+                batch = self._crops.crops(plan, self._rows)
+                if self._pin_memory:
+                    batch = batch.pin_memory()
+                if not self._put(batch):
+                    return
+        except BaseException as error:  # surface errors in the consumer, not silently here
+            self._put(error)
+
+    def _put(self, item: torch.Tensor | BaseException) -> bool:
+        """Queue `item`, waiting for room until the stream stops; whether it was queued."""
+        # The main thread ends without closing the stream only when a close was cut short.
+        while not self._stop.is_set() and threading.main_thread().is_alive():
+            try:
+                self._output.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+
+batch_stream = BatchStream  # the name its callers use

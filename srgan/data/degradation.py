@@ -8,7 +8,10 @@ Two functions, one per use:
 is a Gaussian blur (sigma 1.5 by default) followed by keeping every `scale`-th pixel. Both
 give 8-bit LR levels, because real LR inputs (and the benchmark LR files) are 8-bit images.
 The training version keeps floats between the two 1-D bicubic passes (as BasicSR does), so
-about one LR pixel in ten differs from MATLAB's uint8 version by one level.
+about one LR pixel in ten differs from MATLAB's uint8 version by one level. It computes in
+float64 whatever the input dtype: a GPU's TF32 matmuls (on for training) or a CPU's
+bf16 matmuls (`torch.set_float32_matmul_precision("medium")`) would otherwise move LR pixels by
+a level, and the LR images would depend on the machine.
 """
 
 import math
@@ -27,12 +30,21 @@ DEGRADATIONS = ("bicubic", "gaussian")
 MIN_GAUSSIAN_SIGMA, MAX_GAUSSIAN_SIGMA = 0.01, 10.0
 
 
+def gaussian_sigma_problem(sigma: float) -> str | None:
+    """What is wrong with `sigma` as the Gaussian degradation's blur (NaN included), or None;
+    the config check and evaluate.py's --gaussian-sigma both say it this way."""
+    if MIN_GAUSSIAN_SIGMA <= sigma <= MAX_GAUSSIAN_SIGMA:
+        return None
+    return f"must be {MIN_GAUSSIAN_SIGMA} to {MAX_GAUSSIAN_SIGMA}, got {sigma}"
+
+
 @lru_cache(maxsize=16)
-def _gaussian_kernel_1d(sigma: float) -> torch.Tensor:
+def _gaussian_kernel_1d(sigma: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The normalised 1-D kernel, made once per device and dtype (no copy in every step)."""
     radius = math.ceil(3 * sigma)
     positions = torch.arange(-radius, radius + 1, dtype=torch.float64)
     kernel = torch.exp(-(positions**2) / (2 * sigma**2))
-    return kernel / kernel.sum()
+    return (kernel / kernel.sum()).to(device=device, dtype=dtype)
 
 
 def gaussian_downsample(hr_image: torch.Tensor, scale: int, sigma: float) -> torch.Tensor:
@@ -41,7 +53,7 @@ def gaussian_downsample(hr_image: torch.Tensor, scale: int, sigma: float) -> tor
     LR pixel i takes HR pixel i * scale + scale // 2, the pixel nearest the centre of its
     scale x scale footprint.
     """
-    kernel = _gaussian_kernel_1d(sigma).to(hr_image.device, hr_image.dtype)
+    kernel = _gaussian_kernel_1d(sigma, hr_image.device, hr_image.dtype)
     radius = kernel.numel() // 2
     batch_shape = hr_image.shape[:-2]
     planes = hr_image.reshape(-1, 1, *hr_image.shape[-2:])
@@ -61,13 +73,15 @@ def _check_kind(kind: str) -> None:
 def degrade_batch(
     hr_image: torch.Tensor, scale: int, kind: str = "bicubic", gaussian_sigma: float = 1.5
 ) -> torch.Tensor:
-    """(..., C, H, W) HR in [0, 1] -> (..., C, H / scale, W / scale) LR in [0, 1], 8-bit levels."""
+    """(..., C, H, W) HR in [0, 1] -> (..., C, H / scale, W / scale) LR in [0, 1], 8-bit levels,
+    in the input's dtype (computed in float64: see the module docstring)."""
     _check_kind(kind)
+    exact = hr_image.double()
     if kind == "bicubic":
-        lr_image = imresize_torch(hr_image, 1 / scale)
+        lr_image = imresize_torch(exact, 1 / scale)
     else:
-        lr_image = gaussian_downsample(hr_image, scale, gaussian_sigma)
-    return torch.round(lr_image.clamp(0, 1) * 255) / 255
+        lr_image = gaussian_downsample(exact, scale, gaussian_sigma)
+    return (torch.round(lr_image.clamp(0, 1) * 255) / 255).to(hr_image.dtype)
 
 
 def degrade_image(

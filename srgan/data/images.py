@@ -8,6 +8,7 @@ grayscale files:
 Both composite transparency on white and keep the top 8 bits of 16-bit files.
 """
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,11 @@ from PIL import Image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N")
+# Default bound on a training or validation image, read from its header before decoding (the
+# paper has none; data.max_image_pixels, whose default tests keep equal): about 4x the largest
+# DIV2K image (2040x2040, 4.2 MP), 48 MB as 8-bit RGB, so no real dataset meets it, while an
+# 87 KB PNG that decodes to 9500x9500 (270 MB, then float copies) is refused.
+MAX_IMAGE_PIXELS = 16_000_000
 
 
 class UnreadableImageError(OSError):
@@ -23,6 +29,19 @@ class UnreadableImageError(OSError):
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(f"{path}: {reason}")
         self.reason = reason
+
+
+class ImageTooLargeError(UnreadableImageError):
+    """An image whose header declares more pixels than its reader allows (never decoded)."""
+
+
+def pixel_limit_problem(width: int, height: int, max_pixels: int) -> str | None:
+    """Why a `width` x `height` image exceeds `max_pixels`, or None when it does not."""
+    pixels = width * height
+    if pixels <= max_pixels:
+        return None
+    amount = f"{pixels / 1e6:.1f} megapixels" if pixels >= 1e6 else f"{pixels:,} pixels"
+    return f"{width}x{height} is {amount}, more than the limit of {max_pixels:,}"
 
 
 def find_images(folder: str | Path) -> list[Path]:
@@ -58,14 +77,30 @@ def describe_other_file(path: Path) -> str:
     return f"{path.name}: {reason}"
 
 
-def open_image(path: Path) -> Image.Image:
-    """Open and fully decode an image file; UnreadableImageError naming it if that fails."""
+def open_image(path: Path, max_pixels: int | None = None) -> Image.Image:
+    """Open and fully decode an image file; UnreadableImageError naming it if that fails.
+
+    ImageTooLargeError, before anything is decoded, for an image of more than `max_pixels`
+    (None: no bound). Of an animated or multi-page file only the first frame is read, with a
+    warning naming the file.
+    """
     try:
         with Image.open(path) as image:
+            problem = None if max_pixels is None else pixel_limit_problem(*image.size, max_pixels)
+            if problem is not None:
+                raise ImageTooLargeError(path, problem)
+            frames = image.n_frames if getattr(image, "is_animated", False) else 1
             image.load()  # decode now: a truncated file fails here, not halfway through
-            return image
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except ImageTooLargeError:
+        raise
+    except (OSError, EOFError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise UnreadableImageError(path, str(error)) from None
+    if frames > 1:
+        warnings.warn(
+            f"{path} holds {frames} frames (an animation or several pages): only the first is used",
+            stacklevel=2,
+        )
+    return image
 
 
 def gray16_to_uint8(image: Image.Image) -> np.ndarray:
@@ -105,6 +140,26 @@ def to_array(image: Image.Image, *, keep_gray: bool = False) -> np.ndarray:
     return gray if keep_gray else np.repeat(gray[:, :, None], 3, axis=2)
 
 
-def read_image(path: str | Path, *, keep_gray: bool = False) -> np.ndarray:
-    """Decode an image file (see the module docstring for the two rules)."""
-    return to_array(open_image(Path(path)), keep_gray=keep_gray)
+def read_image(
+    path: str | Path, *, keep_gray: bool = False, max_pixels: int | None = None
+) -> np.ndarray:
+    """Decode an image file (see the module docstring for the two rules; `open_image` for
+    `max_pixels` and animations)."""
+    return to_array(open_image(Path(path), max_pixels), keep_gray=keep_gray)
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Sorted image files directly inside `folder`; errors name the folder if missing or empty."""
+    paths = find_images(folder)
+    if not paths:
+        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {folder}")
+    return paths
+
+
+def warn_skipped(folder: str | Path, skipped: list[str]) -> None:
+    """One warning that lists the files of `folder` a reader skipped ('name: reason' each)."""
+    if skipped:
+        warnings.warn(
+            f"{folder}: skipped {len(skipped)} file(s): " + "; ".join(sorted(skipped)),
+            stacklevel=3,
+        )

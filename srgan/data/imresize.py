@@ -107,19 +107,32 @@ def imresize(image: np.ndarray, scale: float, antialiasing: bool = True) -> np.n
     return result.astype(image.dtype)
 
 
+@lru_cache(maxsize=64)
+def device_weight_matrix(
+    in_len: int, scale: float, antialiasing: bool, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    """`weight_matrix` on `device` in `dtype`, copied there once: a copy per call would be a
+    blocking host-to-device transfer in every training step."""
+    return weight_matrix(in_len, scale, antialiasing).to(device=device, dtype=dtype)
+
+
 def imresize_torch(image: torch.Tensor, scale: float, antialiasing: bool = True) -> torch.Tensor:
     """Batched float version of `imresize` for tensors shaped (..., H, W), on any device.
 
-    Each 1-D pass is a dense matmul with the weight matrix, which is fast for the small patches
-    used in training. No rounding is applied.
+    Each 1-D pass is a dense matmul with the weight matrix (cached per device and dtype), which
+    is fast for the small patches used in training. No rounding is applied; the result is as
+    exact as `image.dtype` and the device's matmul settings allow (TF32 rounds float32 matmuls,
+    so `srgan.data.degradation` passes float64).
     """
     if not image.is_floating_point():
         raise TypeError(f"imresize_torch expects a float tensor, got {image.dtype}")
     # H then W, the same order as `imresize`.
-    height_matrix = weight_matrix(image.shape[-2], scale, antialiasing)
-    width_matrix = weight_matrix(image.shape[-1], scale, antialiasing)
-    height_matrix = height_matrix.to(device=image.device, dtype=image.dtype)
-    width_matrix = width_matrix.to(device=image.device, dtype=image.dtype)
+    height_matrix = device_weight_matrix(
+        image.shape[-2], scale, antialiasing, image.device, image.dtype
+    )
+    width_matrix = device_weight_matrix(
+        image.shape[-1], scale, antialiasing, image.device, image.dtype
+    )
     result = height_matrix @ image  # (out_h, H) @ (..., H, W) -> (..., out_h, W)
     result = result @ width_matrix.T  # (..., out_h, W) @ (W, out_w) -> (..., out_h, out_w)
     return result

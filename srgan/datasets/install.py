@@ -4,11 +4,11 @@ For each source of a set: download its archive to `<root>/<archive>.part` (resum
 previous attempt was cut off) and extract the matching images, or fetch its files one by one
 (both with `srgan.datasets.fetch`), or copy them from a local folder. The images are checked (where
 the set has SHA-256 manifests: exactly the files listed, with those hashes, wherever they came
-from) in a temporary folder inside `<root>`, which only then is renamed into place. A
+from) in a temporary folder inside `<root>`, which only then is renamed into place, under a
+lock that lets a later run remove the folders of a killed one (`srgan.datasets.staging`). A
 `.complete` marker written inside it lets later runs skip a set that is already installed.
 """
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -26,7 +26,14 @@ from srgan.datasets.catalog import (
     manifest_sha256,
     read_manifest,
 )
-from srgan.datasets.fetch import CHUNK_BYTES, FetchError, apply_mirror, extract_images, fetch_file
+from srgan.datasets.fetch import FetchError, apply_mirror, extract_images, fetch_file
+from srgan.datasets.staging import (
+    InstallLockedError,
+    install_lock,
+    remove_stale_staging,
+    staging_prefix,
+)
+from srgan.files import file_sha256
 
 MARKER_NAME = ".complete"
 
@@ -96,8 +103,11 @@ def download_dataset(
         )
     root.mkdir(parents=True, exist_ok=True)
     try:
-        counts = _install(dataset, root, mirror, progress, local_copy)
-    except (DownloadError, FetchError) as error:
+        with install_lock(root, dataset.name):
+            for line in remove_stale_staging(root, dataset.name):
+                print(line)
+            counts = _install(dataset, root, mirror, progress, local_copy)
+    except (DownloadError, FetchError, InstallLockedError) as error:
         raise DownloadError(f"{dataset.name}: {error}") from error
     except OSError as error:  # E.g. a full disk: downloaded archives are fine, so keep them.
         raise DownloadError(f"{dataset.name}: cannot install: {error}") from error
@@ -119,7 +129,7 @@ def _install(
     Returns the image count of each folder, as `_arrange` does.
     """
     target = root / dataset.target
-    with tempfile.TemporaryDirectory(dir=root, prefix=f".{dataset.name}-") as temporary:
+    with tempfile.TemporaryDirectory(dir=root, prefix=staging_prefix(dataset.name)) as temporary:
         staging = Path(temporary) / "images"
         staging.mkdir()
         for source in dataset.sources:
@@ -218,22 +228,13 @@ def _arrange(dataset: Dataset, staging: Path) -> dict[str, int]:
     return {"train": count_images(train), "valid": count_images(valid)}
 
 
-def _sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while chunk := file.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _check_archive(part: Path, source: Source) -> None:
     """Compare the downloaded archive with the published size and SHA-256, where known."""
     size = part.stat().st_size
     if source.size is not None and size != source.size:
         raise DownloadError(f"size mismatch: got {size} bytes, expected {source.size}")
     if source.sha256:
-        digest = _sha256(part)
+        digest = file_sha256(part)
         if digest != source.sha256:
             raise DownloadError(f"SHA-256 mismatch: got {digest}, expected {source.sha256}")
 
@@ -271,7 +272,7 @@ def _check_manifest(folder: Path, names: list[str], manifest: str) -> None:
         f"{name} is not listed in {manifest}" for name in sorted(set(names) - expected.keys())
     ]
     for name in sorted(expected.keys() & set(names)):
-        digest = _sha256(folder / name)
+        digest = file_sha256(folder / name)
         if digest != expected[name]:
             problems.append(f"{name} has SHA-256 {digest}, but {manifest} lists {expected[name]}")
     if problems:

@@ -27,15 +27,10 @@ or off by a constant) has none: None.
 
 import numpy as np
 
-from srgan.eval.metrics import rgb_to_y, shave
+from srgan.eval.metrics import luma, shave
 
 PERIOD = 4  # pixels: the two x2 pixel shuffles repeat every 2 and every 4 output pixels
 NEIGHBOURHOOD = 1 / 64  # cycles/pixel around each harmonic (Chebyshev distance)
-
-
-def luma(image: np.ndarray) -> np.ndarray:
-    """float64 BT.601 Y of an RGB image (16..235, unrounded, as PSNR-Y), a gray image's values."""
-    return rgb_to_y(image) if image.ndim == 3 else image.astype(np.float64)
 
 
 def near_harmonics(length: int) -> np.ndarray:

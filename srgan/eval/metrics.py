@@ -9,7 +9,6 @@ definition). All math is float64 on the 0..255 scale.
 """
 
 import numpy as np
-from skimage.metrics import structural_similarity
 
 SSIM_WINDOW = 11  # the side of the Gaussian window of sigma 1.5 (scikit-image truncates at 3.5)
 SSIM_SIGMA = 1.5
@@ -22,6 +21,12 @@ def rgb_to_y(image: np.ndarray) -> np.ndarray:
     """HxWx3 RGB on 0..255 -> float64 HxW BT.601 luma in the 16..235 range (unrounded)."""
     rgb = image.astype(np.float64)
     return 16.0 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255.0
+
+
+def luma(image: np.ndarray) -> np.ndarray:
+    """The plane the protocol measures, float64: BT.601 Y (16..235, unrounded) of an HxWx3 RGB
+    image, a gray HxW image's own values (as MATLAB's protocol scores gray images)."""
+    return rgb_to_y(image) if image.ndim == 3 else image.astype(np.float64)
 
 
 def gray_from_rgb(image: np.ndarray) -> np.ndarray:
@@ -65,6 +70,9 @@ def ssim(image_a: np.ndarray, image_b: np.ndarray, crop_border: int = 0) -> floa
         raise ValueError(
             f"image {a.shape[:2]} is smaller than the {SSIM_WINDOW}x{SSIM_WINDOW} window"
         )
+    # Imported here: the package (and torch.hub's import of it) must load without scikit-image.
+    from skimage.metrics import structural_similarity
+
     # Population (not sample) covariances and the Gaussian window make this ssim.m: the SSIM map
     # is averaged over the pixels whose window lies inside the image, each channel on its own.
     return float(
@@ -90,10 +98,7 @@ def image_metrics(sr_image: np.ndarray, hr_image: np.ndarray, crop_border: int) 
     """
     if sr_image.shape != hr_image.shape:
         raise ValueError(f"shape mismatch: SR {sr_image.shape} vs HR {hr_image.shape}")
-    if sr_image.ndim == 2:
-        sr_y, hr_y = sr_image, hr_image
-    else:
-        sr_y, hr_y = rgb_to_y(sr_image), rgb_to_y(hr_image)
+    sr_y, hr_y = luma(sr_image), luma(hr_image)
     psnr_y = psnr(sr_y, hr_y, crop_border)
     ssim_y = ssim(sr_y, hr_y, crop_border)
     if sr_image.ndim == 2:

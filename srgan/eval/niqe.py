@@ -40,7 +40,7 @@ from scipy.ndimage import correlate1d
 from scipy.special import gamma
 
 from srgan.data.imresize import imresize
-from srgan.eval.metrics import rgb_to_y, shave
+from srgan.eval.metrics import luma, shave
 
 PATCH_SIZE = 96
 MODEL_FILE = "niqe_pris_params.npz"
@@ -167,14 +167,10 @@ def niqe(image: np.ndarray) -> float | None:
 def niqe_luma(image: np.ndarray) -> np.ndarray:
     """The 2-D image NIQE is computed on: BT.601 Y (16..235) of an RGB image, a gray image's
     own values; rounded to integer levels, as MATLAB's `rgb2ycbcr` returns them for uint8."""
-    if image.ndim == 3 and image.shape[2] == 3:
-        luma = rgb_to_y(image)
-    elif image.ndim == 2:
-        luma = image.astype(np.float64)
-    else:
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
         raise ValueError(f"expected an HxW or HxWx3 image, got shape {image.shape}")
     # MATLAB rounds half away from zero; np.round would round half to even.
-    return np.floor(luma + 0.5)
+    return np.floor(luma(image) + 0.5)
 
 
 def image_niqe(image: np.ndarray, crop_border: int = 0) -> float | None:

@@ -21,7 +21,16 @@ import torch
 from tqdm import tqdm
 
 from srgan.data.degradation import degrade_image
-from srgan.data.images import IMAGE_SUFFIXES, UnreadableImageError, find_images, read_image
+from srgan.data.images import (
+    MAX_IMAGE_PIXELS,
+    ImageTooLargeError,
+    UnreadableImageError,
+    describe_other_file,
+    find_images,
+    other_files,
+    read_image,
+    warn_skipped,
+)
 from srgan.data.imresize import imresize, modcrop
 from srgan.eval.grid_score import grid_score
 from srgan.eval.metrics import SSIM_WINDOW, gray_from_rgb, image_metrics
@@ -30,7 +39,7 @@ from srgan.inference.tiles import upscale_tensor
 
 UpscaleFn = Callable[[np.ndarray], np.ndarray]  # uint8 LR HxWx3 -> uint8 SR (H*s)x(W*s)x3
 
-METRIC_NAMES = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "niqe", "grid")
+METRIC_NAMES = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "niqe", "grid_percent")
 REFERENCE = "HR"  # the method name of the HR images' own row (NIQE only)
 
 
@@ -41,14 +50,6 @@ class EvalImage:
     name: str
     lr_image: np.ndarray
     hr_image: np.ndarray
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Sorted image files directly inside `folder`; errors name the folder if missing or empty."""
-    paths = find_images(folder)
-    if not paths:
-        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {folder}")
-    return paths
 
 
 def dataset_name(folder: Path) -> str:
@@ -116,7 +117,9 @@ def evaluate_image(upscale_fn: UpscaleFn, image: EvalImage, scale: int) -> tuple
         sr_image = np.floor(np.clip(gray_from_rgb(sr_image), 0, 255) + 0.5).astype(np.uint8)
     metrics = image_metrics(sr_image, image.hr_image, crop_border=scale)
     metrics["niqe"] = image_niqe(sr_image, crop_border=scale)
-    metrics["grid"] = grid_score(sr_image, image.hr_image, crop_border=scale)
+    grid = grid_score(sr_image, image.hr_image, crop_border=scale)
+    # One unit everywhere a user reads it (tables, logs, JSON, curves): percent.
+    metrics["grid_percent"] = None if grid is None else 100 * grid
     return metrics, sr_image
 
 
@@ -145,6 +148,17 @@ def smallest_measurable(scale: int) -> int:
     return 2 * scale + SSIM_WINDOW
 
 
+def size_problem(hr_image: np.ndarray, scale: int) -> str | None:
+    """Why the protocol cannot score `hr_image` at `scale`, or None when it can."""
+    height, width = (size // scale * scale for size in hr_image.shape[:2])
+    if min(height, width) >= smallest_measurable(scale):
+        return None
+    return (
+        f"{width}x{height} after the modcrop is smaller than the {smallest_measurable(scale)} "
+        f"px the protocol measures at x{scale}"
+    )
+
+
 def _read_or_warn(path: Path) -> np.ndarray | None:
     try:
         return read_image(path, keep_gray=True)
@@ -170,13 +184,9 @@ def read_eval_images(
         lr_image = None if lr_path is None else _read_or_warn(lr_path)
         if hr_image is None or (lr_path is not None and lr_image is None):
             continue
-        height, width = (size // scale * scale for size in hr_image.shape[:2])
-        if min(height, width) < smallest_measurable(scale):
-            warnings.warn(
-                f"skipping {hr_path}: {width}x{height} after the modcrop is smaller than the "
-                f"{smallest_measurable(scale)} px the protocol measures at x{scale}",
-                stacklevel=3,
-            )
+        problem = size_problem(hr_image, scale)
+        if problem is not None:
+            warnings.warn(f"skipping {hr_path}: {problem}", stacklevel=3)
             continue
         lr_name = "" if lr_path is None else str(lr_path)
         yield make_eval_image(
@@ -212,3 +222,51 @@ def evaluate_folder(
         if on_image is not None:
             on_image(image.name, image.lr_image, sr_image, image.hr_image)
     return mean_metrics(rows), rows
+
+
+def center_crop(image: np.ndarray, max_size: int) -> np.ndarray:
+    if max_size <= 0:
+        return image
+    height, width = image.shape[:2]
+    top, left = max(0, (height - max_size) // 2), max(0, (width - max_size) // 2)
+    return image[top : top + max_size, left : left + max_size]
+
+
+def load_validation_images(
+    folder: str | Path,
+    scale: int,
+    max_size: int = 0,
+    degradation: str = "bicubic",
+    gaussian_sigma: float = 1.5,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+) -> list[EvalImage]:
+    """Training's validation set as the protocol sees it.
+
+    Each image is read as evaluate.py reads it (gray stays gray), centre-cropped to `max_size`
+    (0: whole image), modcropped, and paired with its LR image, made once here. Images too
+    small to measure (`size_problem`) or of more than `max_pixels` (told from the header,
+    never decoded) are skipped with the unreadable ones, in one warning.
+    """
+    images, skipped = [], [describe_other_file(path) for path in other_files(folder)]
+    for path in find_images(folder):
+        try:
+            hr_image = read_image(path, keep_gray=True, max_pixels=max_pixels)
+            hr_image = center_crop(hr_image, max_size)
+        except ImageTooLargeError as error:
+            skipped.append(f"{path.name}: {error.reason} (data.max_image_pixels)")
+            continue
+        except Exception as error:  # PIL raises many types for a bad file
+            reason = getattr(error, "reason", error)  # UnreadableImageError names the path
+            skipped.append(f"{path.name}: failed to decode ({reason})")
+            continue
+        problem = size_problem(hr_image, scale)
+        if problem is not None:
+            skipped.append(f"{path.name}: {problem}")
+            continue
+        images.append(make_eval_image(path.stem, hr_image, scale, degradation, gaussian_sigma))
+    warn_skipped(folder, skipped)
+    if not images:
+        raise ValueError(
+            f"no usable validation images (at least {smallest_measurable(scale)} px) in {folder}"
+        )
+    return images

@@ -1,12 +1,12 @@
 """Provenance of an evaluation: what a results table needs to be reproduced and trusted.
 
-Recorded in results.json beside the numbers: each checkpoint's path and SHA-256, the code (the
+Recorded in results.json beside the numbers: each checkpoint's path and SHA-256, the folders
+of published outputs scored (--outputs: name, dataset, path, file count), the code (the
 git commit and whether the working tree differs from it when the package runs from a git
 checkout, the package version otherwise), the protocol's settings, the machine and the UTC
 date.
 """
 
-import hashlib
 import subprocess
 from datetime import datetime, timezone
 from importlib import metadata
@@ -15,18 +15,10 @@ from pathlib import Path
 import torch
 
 import srgan
-from srgan.benchmark.hardware import machine_info
+from srgan.files import file_sha256
+from srgan.machine import machine_info
 
 PACKAGE_ROOT = Path(srgan.__file__).resolve().parents[1]
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _git(*args: str) -> str:
@@ -77,17 +69,30 @@ def protocol_settings(
         "output_rounding": "SR outputs clamped to [0, 1] and rounded to 8 bits before scoring",
         "niqe": "Mittal et al. 2013, MATLAB release conventions: Y rounded to integer levels, "
         "96 px patches; null under 96 px on a side after the border crop",
-        "grid": "share of the Hann-windowed Y residual's (SR - HR) spectral energy, DC "
-        "excluded, within 1/64 cycle/pixel of the 15 non-zero (k/4, l/4)",
+        "grid_percent": "percentage of the Hann-windowed Y residual's (SR - HR) spectral energy, "
+        "DC excluded, within 1/64 cycle/pixel of the 15 non-zero (k/4, l/4)",
     }
 
 
-def evaluation_provenance(checkpoints: list[Path], protocol: dict, device: torch.device) -> dict:
-    """The provenance block of results.json; models run in fp32 (`model_upscaler`)."""
+def evaluation_provenance(
+    checkpoints: list[Path],
+    protocol: dict,
+    device: torch.device,
+    outputs: list[dict] | None = None,
+) -> dict:
+    """The provenance block of results.json; models run in fp32 (`model_upscaler`), without
+    TF32 on CUDA (`srgan.machine.exact_fp32_kernels`). `outputs`: the --outputs folders
+    scored, {name, dataset, path, files} each."""
     return {
         "checkpoints": [{"path": str(path), "sha256": file_sha256(path)} for path in checkpoints],
+        "outputs": outputs or [],
         "code": code_version(),
         "protocol": protocol,
-        "machine": {**machine_info(device), "device": str(device), "precision": "fp32"},
+        "machine": {
+            **machine_info(device),
+            "device": str(device),
+            "precision": "fp32",
+            "tf32": False,
+        },
         "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -3,7 +3,9 @@ per-image CSV, comparison PNGs.
 
 A metric an image does not have (NIQE under 96 px; anything but NIQE for the HR row) is null
 in JSON, empty in the CSV and "—" in the markdown table; means are over the images that have
-it, and a NIQE mean over only some of a set's images says how many.
+it, and a NIQE mean over only some of a set's images says how many. A row that covers only
+some of a set's images (an --outputs folder without the others) says "k of n" in its images
+column; `dataset_images` (n) is in results.json beside `num_images` (k).
 """
 
 import csv
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from srgan.eval.latex_table import latex_table
+from srgan.eval.latex_table import covers_part, latex_table
 from srgan.eval.panels import comparison_image
 from srgan.eval.protocol import METRIC_NAMES
 
@@ -38,6 +40,12 @@ def number(value: float | None, digits: int, factor: float = 1.0) -> str:
     return MISSING if value is None else f"{value * factor:.{digits}f}"
 
 
+def images_cell(means: dict) -> str:
+    """The row's image count, "k of n" when it covers only k of the set's n images."""
+    cell = str(means["num_images"])
+    return f"{cell} of {means['dataset_images']}" if covers_part(means) else cell
+
+
 def niqe_cell(means: dict) -> str:
     """The NIQE mean, with (k/n) when only k of the n images have a score."""
     cell = number(means["niqe"], 2)
@@ -54,13 +62,14 @@ def results_table(results: dict) -> str:
         "| SSIM-RGB |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    partial = False
+    partial = covered = False
     for dataset, methods in results.items():
         for method, m in methods.items():
             partial |= m["niqe_images"] < m["num_images"]
+            covered |= covers_part(m)
             lines.append(
-                f"| {dataset} | {method} | {m['num_images']} | {number(m['psnr_y'], 2)} | "
-                f"{number(m['ssim_y'], 4)} | {niqe_cell(m)} | {number(m['grid'], 2, 100)} | "
+                f"| {dataset} | {method} | {images_cell(m)} | {number(m['psnr_y'], 2)} | "
+                f"{number(m['ssim_y'], 4)} | {niqe_cell(m)} | {number(m['grid_percent'], 2)} | "
                 f"{number(m['psnr_rgb'], 2)} | {number(m['ssim_rgb'], 4)} |"
             )
     lines.append("")
@@ -72,6 +81,11 @@ def results_table(results: dict) -> str:
         lines.append(
             "NIQE (k/n): mean over the k of n images at least 96 px on a side after the crop; "
             f"{MISSING}: no image has one."
+        )
+    if covered:
+        lines.append(
+            "images k of n: the row has SR images for only k of the set's n images; its means "
+            "are over those k, so they compare with the other rows only roughly."
         )
     return "\n".join(lines) + "\n"
 

@@ -44,3 +44,13 @@ def shipped_model_path(name: str) -> Path:
         "(a clone of the repository and `pip install` of it have it); or pass --checkpoint "
         "with a checkpoint of your own training (.pt) or its export (.safetensors)"
     )
+
+
+def weights_path(path_or_name: str | Path) -> Path:
+    """The weights file a --checkpoint (or `load_generator`) value names: the path itself where
+    it exists (a file wins over a name), else the shipped model of that name, else the path,
+    which the loader then reports as missing."""
+    path = Path(path_or_name)
+    if not path.exists() and str(path_or_name) in SHIPPED_MODELS:
+        return shipped_model_path(str(path_or_name))
+    return path

@@ -17,9 +17,10 @@ from safetensors.torch import load_file
 from tqdm import tqdm
 
 from srgan.checkpoint import CheckpointError, generator_from_checkpoint, load_checkpoint
+from srgan.inference.shipped_models import weights_path
 from srgan.inference.tile_size import available_memory, choose_tile
+from srgan.machine import PRECISIONS, exact_fp32_kernels, resolve_precision
 from srgan.models.generator import Generator, GeneratorSpec, signed_to_unit
-from srgan.precision import PRECISIONS, bf16_native
 
 SAFETENSORS_FORMAT = "srgan-generator"  # metadata["format"] of our safetensors exports
 
@@ -69,16 +70,18 @@ def read_safetensors(path: Path) -> dict:
 
 
 def read_weights(path: str | Path) -> dict:
-    """A checkpoint of ours (.pt) or a .safetensors export, as a checkpoint-like dict.
-    Neither format runs code while loading."""
-    path = Path(path)
+    """A checkpoint of ours (.pt) or a .safetensors export, as a checkpoint-like dict; a
+    shipped model's name (e.g. srresnet_x4_291) where no such file exists. Neither format runs
+    code while loading."""
+    path = weights_path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     return read_safetensors(path) if path.suffix == ".safetensors" else load_checkpoint(path)
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
-    """The generator of a checkpoint (SRResNet or SRGAN) or export, eval mode, on `device`."""
+    """The generator of a checkpoint (SRResNet or SRGAN), an export or a shipped model's name
+    (see `read_weights`), eval mode, on `device`."""
     return generator_from_checkpoint(read_weights(path), str(path)).to(device)
 
 
@@ -97,15 +100,9 @@ def receptive_radius(generator: Generator) -> int:
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """The compute dtype for `precision` on `device`; ValueError where it is not supported."""
-    if precision not in PRECISIONS:
-        choices = ", ".join(PRECISIONS)
-        raise ValueError(f"unknown precision {precision!r}, expected one of {choices}")
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError("fp16 needs a CUDA device; on CPU use bf16 or fp32")
-    if precision == "bf16" and device.type == "cuda" and not bf16_native(device):
-        raise ValueError("this GPU only emulates bf16 (native from Ampere on); use fp16 or fp32")
-    return PRECISIONS[precision]
+    """The compute dtype for `precision` on `device` (see `srgan.machine.resolve_precision`:
+    ValueError where it cannot run, or would only be emulated)."""
+    return PRECISIONS[resolve_precision(precision, device)]
 
 
 def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
@@ -122,8 +119,20 @@ def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int, int, in
     ]
 
 
+def context_pixels(height: int, width: int, tile: int, overlap: int) -> int:
+    """LR pixels the generator runs on for a `height` x `width` image in tiles of `tile` (0:
+    whole) with `overlap` pixels of context: the image plus the context recomputed per tile."""
+    rows = sum(end - start for _, _, start, end in _spans(height, tile, overlap))
+    cols = sum(end - start for _, _, start, end in _spans(width, tile, overlap))
+    return rows * cols
+
+
 def _run_generator(generator: Generator, lr_patch: torch.Tensor, dtype: torch.dtype):
-    with torch.autocast(lr_patch.device.type, dtype=dtype, enabled=dtype != torch.float32):
+    # fp32 means fp32 on CUDA too (not TF32), so GPU and CPU results agree to float rounding.
+    with (
+        exact_fp32_kernels(),
+        torch.autocast(lr_patch.device.type, dtype=dtype, enabled=dtype != torch.float32),
+    ):
         return signed_to_unit(generator(lr_patch).float())
 
 

@@ -21,8 +21,8 @@ from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from srgan.data.images import UnreadableImageError, composite_on_white, gray16_to_uint8, open_image
-from srgan.eval.protocol import list_images
 from srgan.files import write_failure_cause
+from srgan.inference.output_paths import OUTPUT_FORMATS, printable
 from srgan.inference.tiles import upscale_into
 from srgan.models.generator import Generator
 
@@ -31,29 +31,28 @@ SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 # Modes converted before upscaling; anything not listed and not 16-bit becomes RGB.
 MODE_CONVERSIONS = {"1": "L", "La": "LA", "PA": "RGBA", "RGBa": "RGBA", "RGBX": "RGB"}
 KEPT_MODES = {"L", "LA", "RGB", "RGBA"}
-OUTPUT_FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}  # file extension: PIL format
 DEFAULT_QUALITY = 95  # JPEG and WebP: upscaled detail is what the output is for
 # Twice the largest model scale (x8): beyond it a Lanczos resize only adds pixels, and the
 # output's size (and memory) grows with its square.
 MAX_OUTSCALE = 16
 
 
-def printable(text: object) -> str:
-    """`text` with the undecodable bytes of non-UTF-8 file names shown as \\xNN escapes.
-
-    Python keeps such bytes as lone surrogates, which print() refuses to encode: one odd name
-    would otherwise end a whole batch.
-    """
-    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+def output_mode(image: Image.Image) -> str:
+    """The mode `upscale` returns for `image`: one of KEPT_MODES, or "I;16" for 16-bit gray."""
+    if image.mode in KEPT_MODES:
+        return image.mode
+    if image.mode in SIXTEEN_BIT_MODES:
+        return "I;16"
+    if image.mode == "P":
+        return "RGBA" if "transparency" in image.info else "RGB"
+    return MODE_CONVERSIONS.get(image.mode, "RGB")
 
 
 def _normalise(image: Image.Image) -> Image.Image:
     """The image in one of KEPT_MODES or SIXTEEN_BIT_MODES."""
     if image.mode in KEPT_MODES or image.mode in SIXTEEN_BIT_MODES:
         return image
-    if image.mode == "P":
-        return image.convert("RGBA" if "transparency" in image.info else "RGB")
-    return image.convert(MODE_CONVERSIONS.get(image.mode, "RGB"))
+    return image.convert(output_mode(image))
 
 
 def _run_model(generator: Generator, image: Image.Image, **tiling) -> Image.Image:
@@ -156,47 +155,6 @@ def convert_for_format(image: Image.Image, extension: str) -> tuple[Image.Image,
     if icc_profile:
         image.info["icc_profile"] = icc_profile
     return image, flattened
-
-
-def plan_outputs(
-    inputs: list[Path], output_dir: Path, suffix: str, extension: str = "png"
-) -> list[tuple[Path, Path]]:
-    """(input file, output file) pairs: files as given, folders' images, `<stem><suffix>.<ext>`.
-
-    Raises ValueError when two inputs would write the same output or an output would replace an
-    input, and FileNotFoundError for a missing input. `extension` is one of OUTPUT_FORMATS.
-    """
-    if extension not in OUTPUT_FORMATS:
-        raise ValueError(f"unknown output format {extension!r}; choose from {list(OUTPUT_FORMATS)}")
-    files = []
-    for path in map(Path, inputs):
-        if path.is_dir():
-            files += list_images(path)
-        elif path.is_file():
-            files.append(path)
-        elif path.exists():  # reading a FIFO or a device would block or never end
-            raise ValueError(f"input {printable(path)} is not a regular file or a folder")
-        else:
-            raise FileNotFoundError(f"input not found: {printable(path)}")
-    pairs, writers = [], {}
-    input_files = {file.resolve(): file for file in files}
-    for file in dict.fromkeys(files):  # a file given twice is upscaled once
-        output = Path(output_dir) / f"{file.stem}{suffix}.{extension}"
-        key = output.resolve()
-        if key in input_files:
-            raise ValueError(
-                f"{printable(output)} would overwrite the input {printable(input_files[key])}; "
-                "choose another --output or --suffix"
-            )
-        if key in writers and writers[key].resolve() != file.resolve():
-            raise ValueError(
-                f"{printable(writers[key])} and {printable(file)} would both be written to "
-                f"{printable(output)}"
-            )
-        if key not in writers:
-            writers[key] = file
-            pairs.append((file, output))
-    return pairs
 
 
 def save_image(image: Image.Image, path: Path, quality: int = DEFAULT_QUALITY) -> None:

@@ -25,12 +25,13 @@ from srgan.checkpoint import (
 )
 from srgan.train.config import Config, config_to_dict, upgrade_keys
 from srgan.train.metrics_log import NonFiniteLossError
-from srgan.train.networks import Network
+from srgan.train.networks import Network, load_optimizer_state
 from srgan.train.run_folder import (
     RunFolderError,
     archive_folder,
     load_resume_checkpoint,
     move_aside,
+    other_run_checkpoints,
     prune_checkpoints,
     stored_checkpoints,
 )
@@ -153,19 +154,22 @@ class StageCheckpoints:
             self.best_psnr = metrics["valid/psnr_y"]
             self.save("best", step, metrics, full=False)
 
-    def start(self, resume: str | None, fresh: bool, has_records: bool) -> Start:
+    def start(self, resume: str | None, fresh: bool, has_records: bool, total_steps: int) -> Start:
         """The step this stage starts from, with its checkpoints made consistent with it.
 
-        A fresh start refuses to overwrite an earlier run (its checkpoints, or its records when
-        `has_records`) unless `fresh`, which moves them aside. A resume restores the networks;
-        checkpoints of later steps (a branch abandoned by `--resume PATH`) are moved aside.
+        A fresh start refuses to overwrite an earlier run (its checkpoints, those of this stage
+        with another scale or name, or its records when `has_records`) unless `fresh`, which
+        moves them aside. A resume restores the networks; checkpoints of later steps (a branch
+        abandoned by `--resume PATH`) are moved aside. `total_steps`: the stage's schedule.
         """
         earlier = stored_checkpoints(self.folder, self.prefix)
         if resume is None:
-            if (earlier or has_records) and not fresh:
-                raise RunFolderError(self.refusal(earlier))
-            return Start(0, False, self.set_aside([c.path for c in earlier], has_records), True)
-        step = self.resume(resume)
+            others = other_run_checkpoints(self.folder, self.kind, self.prefix)
+            if (earlier or others or has_records) and not fresh:
+                raise RunFolderError(self.refusal(earlier, others))
+            paths = [c.path for c in earlier] + others
+            return Start(0, False, self.set_aside(paths, has_records), True)
+        step = self.resume(resume, total_steps)
         if step is None:
             print(
                 f"--resume {resume}: no checkpoint {self.prefix}_step*.pt or _final.pt in "
@@ -178,12 +182,18 @@ class StageCheckpoints:
             print(f"warning: moving {len(later)} checkpoint(s) of later steps aside", flush=True)
         return Start(step, True, self.set_aside(later, False), False)
 
-    def refusal(self, earlier: list) -> str:
+    def refusal(self, earlier: list, others: list[Path]) -> str:
+        start_over = f"start over with --fresh (which moves its files to {self.folder}/old-<time>/)"
+        if others and not earlier:
+            return (
+                f"{self.folder} already holds a {self.stage_name} run with another scale or name "
+                f"({len(others)} checkpoint(s), e.g. {others[0].name}): use another --run-dir, "
+                f"or {start_over}"
+            )
         found = f"{len(earlier)} {self.prefix} checkpoint(s)" if earlier else "its metrics"
         return (
             f"{self.folder} already holds a {self.stage_name} run ({found}): continue it with "
-            f"--resume auto, or start over with --fresh (which moves its files to "
-            f"{self.folder}/old-<time>/)"
+            f"--resume auto, or {start_over}"
         )
 
     def set_aside(self, paths: list[Path], records_too: bool) -> Path | None:
@@ -196,10 +206,10 @@ class StageCheckpoints:
         print(f"moved the earlier run's files to {destination}", flush=True)
         return destination
 
-    def resume(self, resume: str) -> int | None:
+    def resume(self, resume: str, total_steps: int) -> int | None:
         """Load `--resume` ("auto" or a path) into the live networks; its step, or None when
-        "auto" finds no checkpoint."""
-        found = load_resume_checkpoint(resume, self.folder, self.prefix)
+        "auto" finds no checkpoint of a step within the stage's `total_steps`."""
+        found = load_resume_checkpoint(resume, self.folder, self.prefix, total_steps)
         if found is None:
             return None
         path, state = found
@@ -207,19 +217,13 @@ class StageCheckpoints:
             check_resumable(state, path, self.kind, self.spec, list(self.networks))
             for name, network in self.networks.items():
                 network.bare.load_state_dict(state[name])
-                network.optimizer.load_state_dict(state["optimizers"][name])
+                load_optimizer_state(network.optimizer, state["optimizers"][name])
                 network.scaler.load_state_dict(state["scalers"][name])
         except (CheckpointError, KeyError, RuntimeError, ValueError) as error:
             raise CheckpointError(self.refused(path, state, error)) from None
         self.last_saved, self.last_saved_step = path, state["step"]
         self.best_psnr = state["best_psnr_y"]
-        changes = config_changes(upgrade_keys(state["config"]), self.config)
-        fixed = [change for change in changes if change.split(":")[0] in FIXED_KEYS]
-        if fixed:
-            raise CheckpointError(
-                f"{path} was trained with other settings that a resume cannot change "
-                f"({'; '.join(fixed)}): start a new run (another name, or --fresh)"
-            )
+        changes = resume_changes(path, state["config"], self.config)
         self.changes = [c for c in changes if c.split(":")[0] not in BOOKKEEPING_KEYS]
         return state["step"]
 
@@ -233,6 +237,19 @@ class StageCheckpoints:
         if keys:
             reason += f"; config keys that differ from the checkpoint's: {'; '.join(keys)}"
         return reason
+
+
+def resume_changes(path: Path, saved: dict, current: dict) -> list[str]:
+    """The changes from a checkpoint's `saved` config to the `current` one; raises when one of
+    them is a change a resume cannot make (FIXED_KEYS)."""
+    changes = config_changes(upgrade_keys(saved), current)
+    fixed = [change for change in changes if change.split(":")[0] in FIXED_KEYS]
+    if fixed:
+        raise CheckpointError(
+            f"{path} was trained with other settings that a resume cannot change "
+            f"({'; '.join(fixed)}): start a new run (in another --run-dir, or with --fresh)"
+        )
+    return changes
 
 
 def report_config_changes(changes: list[str]) -> None:

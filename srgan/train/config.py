@@ -6,6 +6,7 @@ and exit code 2.
 """
 
 import dataclasses
+import difflib
 import json
 import math
 import types
@@ -42,6 +43,10 @@ class DataConfig:
     gaussian_sigma: float = 1.5
     # Validation images are centre-cropped to at most this size (0 = whole image) to bound time.
     valid_max_size: int = 0
+    # Training and validation images of more pixels are skipped, told from the header before
+    # decoding: a safety bound (not in the paper), about 4x the largest DIV2K image. The value
+    # of srgan.data.images.MAX_IMAGE_PIXELS, not imported: `import srgan` must not need PIL.
+    max_image_pixels: int = 16_000_000
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,14 @@ class RuntimeConfig:
     keep_samples: int = 10
     # Also log to logs/<name>/tensorboard/<stage>/ (needs the optional tensorboard package).
     tensorboard: bool = False
+    # Deterministic kernels where PyTorch has them (CUDA: no cuDNN autotuning, a fixed cuBLAS
+    # workspace); a warning names an operation that has none.
     deterministic: bool = False
+    # Several processes (torchrun): "auto" is NCCL on CUDA, gloo on the CPU.
+    distributed_backend: Literal["auto", "nccl", "gloo"] = "auto"
+    # How long ranks wait in a collective, e.g. while rank 0 validates (NCCL's own default,
+    # 10 minutes, is shorter than a full-size DIV2K validation with NIQE on the CPU).
+    distributed_timeout_minutes: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -185,12 +197,12 @@ def _convert(value: Any, annotation: Any, key: str) -> Any:
 
 def _build(cls: type, values: dict, prefix: str) -> Any:
     hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = [f.name for f in dataclasses.fields(cls)]
     for key in values:
         if key not in names:
-            raise ConfigError(f"{prefix + '.' if prefix else ''}{key}: unknown key")
+            raise _unknown_key(key, names, prefix)
     kwargs = {}
-    for name in names & values.keys():
+    for name in values.keys() & names:
         kwargs[name] = _convert(
             values[name], hints[name], f"{prefix + '.' if prefix else ''}{name}"
         )
@@ -198,6 +210,14 @@ def _build(cls: type, values: dict, prefix: str) -> Any:
         return cls(**kwargs)
     except TypeError as error:  # a required field (LrPhase) is missing
         raise ConfigError(f"{prefix}: {error}") from None
+
+
+def _unknown_key(key: str, names: list[str], prefix: str) -> ConfigError:
+    """The error for `key`, naming the closest known key of its section (a typo's fix)."""
+    section = f"{prefix}." if prefix else ""
+    closest = difflib.get_close_matches(key, names, n=1)
+    hint = f" (did you mean {section}{closest[0]}?)" if closest else ""
+    return ConfigError(f"{section}{key}: unknown key{hint}")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

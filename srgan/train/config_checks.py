@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from srgan.data.degradation import MAX_GAUSSIAN_SIGMA, MIN_GAUSSIAN_SIGMA
+from srgan.data.degradation import gaussian_sigma_problem
 
 if TYPE_CHECKING:  # annotations only: srgan.train.config imports this module
     from srgan.train.config import Config, DataConfig, ModelConfig
@@ -24,13 +24,15 @@ class ConfigError(ValueError):
 # Upper bounds no real run comes near (the paper: batch 16, 96 px crops, lr 1e-4, a 64-wide
 # discriminator), each far above it. Values beyond them are typos or unit mix-ups that would
 # otherwise exhaust memory or time before failing; the generator's own bounds are in
-# srgan/models/generator.py (MAX_BLOCKS, MAX_CHANNELS), the blur's in srgan/data/degradation.py.
+# srgan/models/generator.py (MAX_BLOCKS, MAX_CHANNELS), the blur's in
+# srgan/data/degradation.py (gaussian_sigma_problem).
 MAX_BATCH_SIZE = 1024
 MAX_CROP_SIZE = 512
 MAX_CROPS_PER_IMAGE = 10_000
 MAX_DISCRIMINATOR_CHANNELS = 512
 MAX_EPOCHS = 10_000_000
 MAX_LR = 1.0
+MAX_TIMEOUT_MINUTES = 7 * 24 * 60  # a week
 
 
 def _require(condition: bool, key: str, message: str) -> None:
@@ -70,6 +72,9 @@ def validate(config: Config, check_paths: bool) -> None:
     _require(runtime.checkpoint_every >= 1, "runtime.checkpoint_every", "must be >= 1")
     _require(runtime.keep_checkpoints >= 1, "runtime.keep_checkpoints", "must be >= 1")
     _require(runtime.keep_samples >= 0, "runtime.keep_samples", "must be >= 0")
+    timeout = runtime.distributed_timeout_minutes
+    _require(timeout > 0, "runtime.distributed_timeout_minutes", f"must be positive, got {timeout}")
+    _require_at_most(timeout, MAX_TIMEOUT_MINUTES, "runtime.distributed_timeout_minutes")
     _require(
         re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", config.name) is not None,
         "name",
@@ -105,12 +110,8 @@ def _validate_data(data: DataConfig, scale: int) -> None:
     _require(data.crops_per_image >= 1, "data.crops_per_image", "must be >= 1")
     _require_at_most(data.crops_per_image, MAX_CROPS_PER_IMAGE, "data.crops_per_image")
     sigma = data.gaussian_sigma
-    _require(
-        sigma >= MIN_GAUSSIAN_SIGMA,
-        "data.gaussian_sigma",
-        f"must be at least {MIN_GAUSSIAN_SIGMA}, got {sigma}",
-    )
-    _require_at_most(sigma, MAX_GAUSSIAN_SIGMA, "data.gaussian_sigma")
+    problem = gaussian_sigma_problem(sigma)
+    _require(problem is None, "data.gaussian_sigma", problem)
     # The blur pads each crop by its radius, 3 sigma, which reflection needs inside the crop.
     radius = math.ceil(3 * sigma)
     _require(
@@ -120,6 +121,12 @@ def _validate_data(data: DataConfig, scale: int) -> None:
         f"{data.crop_size} allows",
     )
     _require(data.valid_max_size >= 0, "data.valid_max_size", "must be >= 0")
+    crop_pixels = data.crop_size**2
+    _require(
+        data.max_image_pixels >= crop_pixels,
+        "data.max_image_pixels",
+        f"must be at least data.crop_size squared ({crop_pixels:,}), got {data.max_image_pixels:,}",
+    )
 
 
 def _validate_schedule(key: str, epochs: int, learning_rate: float) -> None:

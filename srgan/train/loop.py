@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from srgan.data.crops import TrainCrops, batch_stream
+from srgan.data.crops import BatchStream, TrainCrops
 from srgan.eval.protocol import EvalImage
 from srgan.files import WriteError
 from srgan.train.checkpoints import StageCheckpoints
@@ -29,7 +29,7 @@ from srgan.train.networks import Network
 from srgan.train.resume import start_stage
 from srgan.train.run_folder import RunPaths
 from srgan.train.runtime import Runtime
-from srgan.train.signals import Interrupted, SignalGuard, StopNow
+from srgan.train.signals import Interrupted, SignalGuard, StopNow, StoppedBySignal
 from srgan.train.steps import Batch, Degradation, prepare_batch
 from srgan.train.validation import Monitors, validate
 
@@ -117,7 +117,6 @@ def run_stage(
     if step is None:  # finished earlier: its _final stays as it is
         step, final = checkpoints.last_saved_step, checkpoints.last_saved
         return {"step": step, "best_psnr_y": checkpoints.best_psnr, "final": final}
-    batches = stage_batches(stage, config, runtime, crops, range(step, cadence.end_step))
     progress = tqdm(
         total=cadence.end_step,
         initial=step,
@@ -137,11 +136,17 @@ def run_stage(
     loop = Loop(
         stage, runtime, degradation, cadence, checkpoints, log, progress, validation, monitors
     )
+    loop.step = step  # a stop before the first step names the step it started from
+    steps = range(step, cadence.end_step)
     try:
-        with SignalGuard() as loop.signals:
+        # The stream closes (its thread joined) on every way out, before the guard goes.
+        with (
+            SignalGuard() as loop.signals,
+            stage_batches(stage, config, runtime, crops, steps) as batches,
+        ):
             step = loop.train(batches, step)
         final = finish(checkpoints, log, step, total_steps)
-    except StopNow as stop:
+    except (StopNow, StoppedBySignal) as stop:  # a second signal, or one after the loop
         raise Interrupted(stop.signal_number, checkpoints.last_saved, loop.step) from None
     except WriteError as error:
         raise error.with_note(f"; {checkpoints.last_good()}") from error
@@ -168,13 +173,13 @@ def stage_checkpoints(
 
 def stage_batches(
     stage: Stage, config: Config, runtime: Runtime, crops: TrainCrops, steps: range
-) -> Iterator[torch.Tensor]:
+) -> BatchStream:
     """The uint8 HR batches of `steps`, this process's rows of each (DDP splits the batch)."""
     rows = slice(
         runtime.rank * stage.batch_size // runtime.world_size,
         (runtime.rank + 1) * stage.batch_size // runtime.world_size,
     )
-    return batch_stream(
+    return BatchStream(
         crops,
         steps,
         seed=config.seed,
@@ -199,6 +204,26 @@ def finish(
     return final
 
 
+# The loss terms the progress bar shows (all of them are in metrics.jsonl and curves.png).
+PROGRESS_TERMS = {"loss/pixel": "mse", "loss/content": "content", "loss/adversarial": "adv"}
+PROGRESS_TERMS |= {"loss/d_real": "D(real)", "loss/d_fake": "D(fake)"}
+
+
+def progress_text(metrics: dict, validation: dict) -> str:
+    """A short progress line: the main loss terms, then the last validation's PSNR-Y beside
+    bicubic's on the same images (a number alone says little)."""
+    parts = [
+        f"{label} {metrics[key]:.3g}"
+        for key, label in PROGRESS_TERMS.items()
+        if isinstance(metrics.get(key), float)
+    ]
+    if "valid/psnr_y" in validation:
+        bicubic = validation.get("valid/bicubic_psnr_y")
+        versus = f" (bicubic {bicubic:.2f})" if bicubic is not None else ""
+        parts.append(f"valid {validation['valid/psnr_y']:.2f} dB{versus}")
+    return ", ".join(parts)
+
+
 @dataclass
 class Loop:
     """The loop over one stage's steps; `step` is the number of finished steps."""
@@ -215,6 +240,7 @@ class Loop:
     signals: SignalGuard = field(default_factory=SignalGuard)
     step: int = 0
     last_log_step: int = 0
+    last_validation: dict = field(default_factory=dict)
 
     def train(self, batches: Iterator[torch.Tensor], step: int) -> int:
         self.step = step
@@ -259,15 +285,14 @@ class Loop:
                 keep_outputs=self.monitors.sample_names(),
             )
             if result is not None:
-                metrics.update(result.scores)
+                self.last_validation = result.scores | self.monitors.reference
+                metrics.update(self.last_validation)
                 self.checkpoints.record_validation(step, metrics)
                 self.monitors.validated(self.stage.name, step, result)
         self.log.write(step, step / self.cadence.steps_per_epoch, metrics)
         self.monitors.scalars(step, metrics)
         if runtime.is_main:
-            self.progress.set_postfix(
-                {k.split("/")[-1]: f"{v:.4g}" for k, v in metrics.items() if "/" in k}
-            )
+            self.progress.set_postfix_str(progress_text(metrics, self.last_validation))
             if validate_now:
                 self.log.plot()
         interrupt = self.signals.agreed(runtime)

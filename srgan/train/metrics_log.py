@@ -25,12 +25,18 @@ class NonFiniteLossError(RuntimeError):
 
 def read_metrics(path: Path) -> list[dict]:
     """The rows of a metrics file: JSON objects with their stage and step. Any other line (one
-    cut short by a kill mid-write, or valid JSON that is not a row, e.g. after a hand edit) is
-    skipped with a warning: one bad line must not stop every later resume."""
+    cut short by a kill mid-write, valid JSON that is not a row after a hand edit, bytes that
+    are not UTF-8) is skipped: one bad line must not stop every later resume. One warning
+    sums up the skipped lines, however many there are."""
     if not path.is_file():
         return []
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    rows, unreadable, not_rows = [], [], []
+    for number, raw_line in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            line = raw_line.decode()
+        except UnicodeDecodeError:
+            unreadable.append(number)
+            continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
@@ -38,12 +44,26 @@ def read_metrics(path: Path) -> list[dict]:
         if isinstance(row, dict) and isinstance(row.get("stage"), str) and _is_step(row):
             rows.append(row)
         elif line.strip():
-            warnings.warn(
-                f"{path} line {number}: not a metrics row (a JSON object with its stage and "
-                "step), skipped",
-                stacklevel=2,
-            )
+            not_rows.append(number)
+    _warn_skipped(path, unreadable, not_rows)
     return rows
+
+
+def _warn_skipped(path: Path, unreadable: list[int], not_rows: list[int]) -> None:
+    """One warning for all skipped lines: its text depends on the file only, so the default
+    warning filter shows it once however often the file is read."""
+    parts = []
+    if unreadable:
+        parts.append(
+            f"{len(unreadable)} unreadable line(s) (not UTF-8 text; first: line {unreadable[0]})"
+        )
+    if not_rows:
+        parts.append(
+            f"{len(not_rows)} line(s) that are not metrics rows (JSON objects with their stage "
+            f"and step; first: line {not_rows[0]})"
+        )
+    if parts:
+        warnings.warn(f"{path}: skipped {' and '.join(parts)}", stacklevel=1)
 
 
 def _is_step(row: dict) -> bool:
@@ -122,7 +142,7 @@ class MetricsLog:
         measured = [row for row in kept if row["stage"] == self.stage and "event" not in row]
         self.last_row = measured[-1] if measured else {}
         text = "".join(json.dumps(row) + "\n" for row in kept)
-        if text != self.path.read_text():
+        if text.encode() != self.path.read_bytes():
             # Replace, not rewrite in place: a kill now must not lose the rows of earlier steps.
             atomic_write_text(self.path, text)
 

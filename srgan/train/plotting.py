@@ -126,8 +126,12 @@ def build_panels(rows: list[dict]) -> tuple[list[Panel], int | None]:
                 validation.series.setdefault("PSNR-Y", []).append((x, value, stage))
             elif key == "valid/niqe":
                 naturalness.series.setdefault("NIQE", []).append((x, value, stage))
-            elif key == "valid/grid":
-                naturalness.series.setdefault("grid (%)", []).append((x, 100 * value, stage))
+            elif key in (
+                "valid/grid_percent",
+                "valid/grid",
+            ):  # "valid/grid": a fraction, older runs
+                percent = value if key == "valid/grid_percent" else 100 * value
+                naturalness.series.setdefault("grid (%)", []).append((x, percent, stage))
     loss_values = [value for points in losses.series.values() for _, value, _ in points]
     losses.log_scale = uses_log_scale(loss_values)
     if losses.log_scale:

@@ -12,6 +12,7 @@ moved aside instead of overwritten.
 import contextlib
 import fcntl
 import json
+import math
 import os
 import shutil
 import socket
@@ -22,7 +23,13 @@ from pathlib import Path
 
 import torch
 
-from srgan.checkpoint import CheckpointError, load_checkpoint
+from srgan.checkpoint import (
+    CheckpointError,
+    check_step,
+    checkpoint_prefix,
+    load_checkpoint,
+    parse_checkpoint_name,
+)
 from srgan.files import WriteError
 
 LOCK_NAME = ".lock"
@@ -122,12 +129,18 @@ class StoredCheckpoint:
     tag: str  # "step", "best" or "final"
 
 
-def read_step(path: Path) -> int:
-    """The step stored in a checkpoint (memory-mapped: tensors are not read); -1 if unreadable."""
+def read_stored(path: Path) -> dict | None:
+    """A checkpoint's state, memory-mapped (tensors are not read); None if unreadable."""
     try:
-        step = torch.load(path, map_location="cpu", weights_only=True, mmap=True)["step"]
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # a truncated or foreign file: the resume logic reports it when used
-        return -1
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def read_step(path: Path) -> int:
+    """The step stored in a checkpoint (tensors are not read); -1 if unreadable."""
+    step = (read_stored(path) or {}).get("step")
     return step if isinstance(step, int) else -1
 
 
@@ -145,6 +158,15 @@ def stored_checkpoints(folder: Path, prefix: str) -> list[StoredCheckpoint]:
 def resumable_checkpoints(folder: Path, prefix: str) -> list[Path]:
     """Periodic and final checkpoints, highest stored step first."""
     return [c.path for c in stored_checkpoints(folder, prefix) if c.tag != "best"]
+
+
+def other_run_checkpoints(folder: Path, kind: str, prefix: str) -> list[Path]:
+    """The `kind` checkpoints in `folder` of runs with another scale or name than `prefix`'s."""
+    return [
+        path
+        for path in sorted(Path(folder).glob(f"{kind}_x*.pt"))
+        if (parsed := parse_checkpoint_name(path.name)) and checkpoint_prefix(*parsed) != prefix
+    ]
 
 
 def prune_checkpoints(folder: Path, prefix: str, keep: int, just_written: Path) -> None:
@@ -250,11 +272,14 @@ def move_aside(paths: list[Path], destination: Path) -> None:
             raise WriteError(target, error) from error
 
 
-def find_resume_checkpoint(folder: Path, prefix: str) -> tuple[Path, dict] | None:
+def find_resume_checkpoint(
+    folder: Path, prefix: str, last_step: float = math.inf
+) -> tuple[Path, dict] | None:
     """The resumable checkpoint of highest step that loads, or None when there is none.
 
-    Unusable ones (e.g. truncated by a full disk) are reported and skipped; when every one is
-    unusable this raises, rather than silently training from scratch over them.
+    Unusable ones (e.g. truncated by a full disk, or holding a step beyond `last_step`, the
+    stage's end) are reported and skipped; when every one is unusable this raises, rather
+    than silently training from scratch over them.
     """
     candidates = resumable_checkpoints(folder, prefix)
     # Unreadable files sort last; report them first, since they may well be the newest.
@@ -262,6 +287,7 @@ def find_resume_checkpoint(folder: Path, prefix: str) -> tuple[Path, dict] | Non
     for path in [*unreadable, *(path for path in candidates if path not in unreadable)]:
         try:
             state = load_checkpoint(path)
+            check_step(state, path, last_step)
         except CheckpointError as error:
             print(f"warning: skipping unusable checkpoint: {error}", flush=True)
             continue
@@ -275,11 +301,16 @@ def find_resume_checkpoint(folder: Path, prefix: str) -> tuple[Path, dict] | Non
     return None
 
 
-def load_resume_checkpoint(resume: str, folder: Path, prefix: str) -> tuple[Path, dict] | None:
-    """--resume: "auto" (this run's usable checkpoint of highest step, if any) or a path."""
+def load_resume_checkpoint(
+    resume: str, folder: Path, prefix: str, last_step: int
+) -> tuple[Path, dict] | None:
+    """--resume: "auto" (this run's usable checkpoint of highest step, if any) or a path; a
+    checkpoint of a step beyond `last_step`, the stage's end, is refused."""
     if resume == "auto":
-        return find_resume_checkpoint(folder, prefix)
-    return Path(resume), load_checkpoint(resume)
+        return find_resume_checkpoint(folder, prefix, last_step)
+    state = load_checkpoint(resume)
+    check_step(state, Path(resume), last_step)
+    return Path(resume), state
 
 
 def resume_target(resume: str | None, folder: Path, prefix: str) -> StoredCheckpoint | None:

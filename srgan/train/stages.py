@@ -19,9 +19,9 @@ from srgan.checkpoint import (
     checkpoint_prefix,
     generator_from_checkpoint,
 )
-from srgan.data.crops import TrainCrops, load_images, load_validation_images
+from srgan.data.crops import TrainCrops, load_images
 from srgan.data.sample_data import write_sample_data
-from srgan.eval.protocol import EvalImage
+from srgan.eval.protocol import EvalImage, load_validation_images
 from srgan.inference.tiles import read_weights
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
@@ -29,7 +29,8 @@ from srgan.models.losses import ContentLoss, PixelContentLoss
 from srgan.train.config import Config, PretrainConfig
 from srgan.train.loop import RunPaths, Stage, run_stage
 from srgan.train.networks import build_network
-from srgan.train.run_folder import resume_target
+from srgan.train.resume import check_resume
+from srgan.train.run_folder import read_step, resume_target
 from srgan.train.runtime import Runtime
 from srgan.train.steps import GanLoss, gan_step, pretrain_step
 from srgan.train.tensorboard_log import require_tensorboard
@@ -58,7 +59,7 @@ def prepare_run(config: Config, runtime: Runtime) -> None:
 
 def load_data(config: Config, runtime: Runtime) -> tuple[TrainCrops, list[EvalImage]]:
     data = config.data
-    images = load_images(data.train_dir, min_size=data.crop_size)
+    images = load_images(data.train_dir, min_size=data.crop_size, max_pixels=data.max_image_pixels)
     crops = TrainCrops(images, data.crop_size, data.crops_per_image)
     validation = load_validation_images(
         data.valid_dir,
@@ -66,6 +67,7 @@ def load_data(config: Config, runtime: Runtime) -> tuple[TrainCrops, list[EvalIm
         data.valid_max_size,
         data.degradation,
         data.gaussian_sigma,
+        max_pixels=data.max_image_pixels,
     )
     if runtime.is_main:
         print(
@@ -95,6 +97,8 @@ def gan_lr(boundaries: list[tuple[int, float]], step: int) -> float:
 
 def pretrain(config: Config, runtime: Runtime, paths: RunPaths, **loop_options) -> dict:
     """Stage 1: SRResNet trained with the pixel MSE, Adam(beta1=0.9)."""
+    runtime.check_batch_split(config.pretrain.batch_size, "pretrain.batch_size")
+    check_resume(config, paths, "srresnet", loop_options.get("resume"))
     prepare_run(config, runtime)
     crops, validation = load_data(config, runtime)
     # Same seed on every rank: DDP would broadcast rank 0's weights anyway, single runs repeat.
@@ -142,21 +146,35 @@ def pretrained_generator_path(config: Config, paths: RunPaths) -> Path:
     )
 
 
+def unfinished_pretraining(config: Config, source: Path) -> str | None:
+    """A warning when "auto" found only the `_best` of a pretraining without `_final`: GAN
+    training then starts from an earlier step than pretraining's end."""
+    final = source.with_name(checkpoint_name("srresnet", config.model.scale, config.name, "final"))
+    if config.gan.pretrained_generator != "auto" or final.is_file():
+        return None
+    return (
+        f"warning: pretraining has not finished (no {final.name}): GAN training starts from "
+        f"its best checkpoint so far, {source} (step {read_step(source)})"
+    )
+
+
 def generator_to_train(
     config: Config, paths: RunPaths, resume: str | None
-) -> tuple[Generator, str]:
-    """(generator, where its weights come from): the pretrained SRResNet, or, when a GAN
-    checkpoint will be resumed, a new generator whose weights that checkpoint overwrites (so
-    the pretrained file is not needed any more)."""
+) -> tuple[Generator, str, str | None]:
+    """(generator, where its weights come from, a warning about them or None): the pretrained
+    SRResNet, or, when a GAN checkpoint will be resumed, a new generator whose weights that
+    checkpoint overwrites (so the pretrained file is not needed any more)."""
     prefix = checkpoint_prefix("srgan", config.model.scale, config.name)
     target = resume_target(resume, paths.checkpoint_dir, prefix)
     if target is not None and target.step >= 0:
         state = torch.load(target.path, map_location="cpu", weights_only=True, mmap=True)
-        return Generator.from_spec(config.model.generator).train(), state.get("pretrained_from")
+        generator = Generator.from_spec(config.model.generator).train()
+        return generator, state.get("pretrained_from"), None
     source = pretrained_generator_path(config, paths)
     checkpoint = read_weights(source)  # a .pt checkpoint or a .safetensors export
     check_spec(checkpoint, source, config.model.generator)
-    return generator_from_checkpoint(checkpoint, source).train(), str(source)
+    generator = generator_from_checkpoint(checkpoint, source).train()
+    return generator, str(source), unfinished_pretraining(config, source)
 
 
 def build_content_loss(config: Config, runtime: Runtime) -> ContentLoss | PixelContentLoss:
@@ -193,10 +211,14 @@ def random_vgg_note(content_loss: ContentLoss | PixelContentLoss) -> dict[str, s
 def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options) -> dict:
     """Stage 2: SRGAN from the pretrained generator with the perceptual loss (paper Eq. 3)."""
     settings = config.gan
-    pretrained, source = generator_to_train(config, paths, loop_options.get("resume"))
+    runtime.check_batch_split(settings.batch_size, "gan.batch_size")
+    check_resume(config, paths, "srgan", loop_options.get("resume"))
+    pretrained, source, warning = generator_to_train(config, paths, loop_options.get("resume"))
     prepare_run(config, runtime)
     if runtime.is_main:
         print(f"GAN training from the SRResNet {source}", flush=True)
+        if warning is not None:
+            print(warning, flush=True)
     crops, validation = load_data(config, runtime)
     torch.manual_seed(config.seed + 1)
     options = network_options(config, "gan")

@@ -15,7 +15,11 @@ from torch import nn
 
 from srgan.data.degradation import degrade_batch
 from srgan.models.generator import unit_to_signed
-from srgan.models.losses import discriminator_loss, generator_adversarial_loss
+from srgan.models.losses import (
+    PixelContentLoss,
+    discriminator_loss,
+    generator_adversarial_loss,
+)
 from srgan.train.networks import Network
 from srgan.train.runtime import Runtime
 
@@ -41,11 +45,13 @@ class Batch:
 def prepare_batch(
     hr_uint8: torch.Tensor, step: int, runtime: Runtime, degradation: Degradation
 ) -> Batch:
-    """uint8 HR crops -> the step's batch, on the device; LR is degraded from the HR there."""
+    """uint8 HR crops -> the step's batch, on the device; LR is degraded from the HR there, both
+    in the networks' memory format (else each step would convert the LR batch)."""
     hr_image = runtime.to_device(hr_uint8).float() / 255
     lr_image = degrade_batch(
         hr_image, degradation.scale, degradation.kind, degradation.gaussian_sigma
     )
+    lr_image = lr_image.contiguous(memory_format=runtime.memory_format)
     return Batch(step, lr_image, unit_to_signed(hr_image))
 
 
@@ -112,9 +118,11 @@ def gan_step(
         fake_logits = discriminator.module(sr_image.detach())
     d_loss = discriminator_loss(real_logits.float(), fake_logits.float())
     discriminator_skipped = discriminator.update(d_loss)
-    losses = {
-        "content": content.detach().float(),
-        "pixel": pixel.detach(),
+    losses = {"content": content.detach().float()}
+    # SRGAN-MSE's content term is the pixel MSE: a pixel term outside the loss would copy it.
+    if loss.pixel_weight > 0 or not isinstance(loss.content, PixelContentLoss):
+        losses["pixel"] = pixel.detach()
+    losses |= {
         "adversarial": adversarial.detach(),
         "generator": generator_loss.detach(),
         "discriminator": d_loss.detach(),

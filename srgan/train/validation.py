@@ -14,7 +14,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from srgan.eval.protocol import EvalImage, evaluate_image, mean_metrics, model_upscaler
+from srgan.eval.protocol import (
+    EvalImage,
+    bicubic_upscale,
+    evaluate_image,
+    mean_metrics,
+    model_upscaler,
+)
 from srgan.train.config import Config
 from srgan.train.samples import SampleStrips
 
@@ -25,7 +31,8 @@ class ValidationAborted(Exception):
 
 @dataclass(frozen=True)
 class Validation:
-    scores: dict[str, float]  # "valid/psnr_y", "valid/ssim_y", "valid/grid", "valid/niqe": means
+    # Means: "valid/psnr_y", "valid/ssim_y", "valid/niqe", "valid/grid_percent".
+    scores: dict[str, float]
     psnr: dict[str, float]  # PSNR-Y of each image, by name
     outputs: dict[str, np.ndarray]  # SR images of the names asked for (for sample pictures)
 
@@ -70,10 +77,24 @@ def validate(
     means = mean_metrics(list(rows.values()))
     scores = {
         f"valid/{key}": means[key]
-        for key in ("psnr_y", "ssim_y", "niqe", "grid")
+        for key in ("psnr_y", "ssim_y", "niqe", "grid_percent")
         if means[key] is not None
     }
     return Validation(scores, {name: row["psnr_y"] for name, row in rows.items()}, outputs)
+
+
+def bicubic_reference(images: list[EvalImage], scale: int) -> dict[str, float]:
+    """Bicubic's mean PSNR-Y and SSIM-Y on the validation images, as evaluate.py scores its
+    bicubic row: the bar a model's validation scores are read against. Computed once a stage
+    (the images do not change)."""
+    if not images:
+        return {}
+    rows = [
+        evaluate_image(lambda lr_image: bicubic_upscale(lr_image, scale), image, scale)[0]
+        for image in images
+    ]
+    means = mean_metrics(rows)
+    return {"valid/bicubic_psnr_y": means["psnr_y"], "valid/bicubic_ssim_y": means["ssim_y"]}
 
 
 class Monitors:
@@ -83,6 +104,7 @@ class Monitors:
         self, config: Config, log_dir: Path, stage: str, first_step: int, images: list[EvalImage]
     ) -> None:
         self.samples, self.tensorboard = None, None
+        self.reference = bicubic_reference(images, config.model.scale)  # logged at validations
         if config.runtime.keep_samples > 0:
             self.samples = SampleStrips(
                 log_dir / "samples", images, config.model.scale, config.runtime.keep_samples
@@ -96,7 +118,7 @@ class Monitors:
     def none(cls) -> "Monitors":
         """For processes other than the main one, which show nothing."""
         monitors = cls.__new__(cls)
-        monitors.samples, monitors.tensorboard = None, None
+        monitors.samples, monitors.tensorboard, monitors.reference = None, None, {}
         return monitors
 
     def sample_names(self) -> tuple[str, ...]:

@@ -1,0 +1,122 @@
+"""What scripts/evaluate.py evaluates, checked before any work: the --outputs rows and their
+SR files, unique row and dataset names, the --data folders, and an --out free of earlier
+results."""
+
+import argparse
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from srgan.data.images import list_images
+from srgan.datasets.catalog import missing_data_hint
+from srgan.eval.outputs import check_sizes, match_folder, outputs_folder
+from srgan.eval.protocol import dataset_name
+from srgan.eval.row_names import checkpoint_names, dataset_names
+from srgan.files import check_writable_folder
+from srgan.train.run_folder import archive_folder, move_aside
+
+
+@dataclass(frozen=True)
+class PublishedRow:
+    """An --outputs row: its NAME and the FOLDER of its SR images."""
+
+    name: str
+    folder: Path
+
+
+@dataclass
+class EvalSet:
+    """One --data folder: its unique name, HR (and LR) files, and each --outputs row's
+    {HR file name: SR file} on it."""
+
+    name: str
+    folder: Path
+    hr_paths: list[Path]
+    lr_paths: list[Path] | None
+    published: dict[str, dict[str, Path]] = field(default_factory=dict)
+
+
+def published_row(spec: str) -> PublishedRow:
+    """--outputs NAME=FOLDER (split at the first '='); NAME names a folder of --save-images."""
+    name, separator, folder = spec.partition("=")
+    if not separator or not name.strip() or not folder:
+        raise argparse.ArgumentTypeError(f"expected NAME=FOLDER, got {spec!r}")
+    if "/" in name or name in (".", ".."):
+        raise argparse.ArgumentTypeError(f"NAME {name!r} must not be a path ('/', '.', '..')")
+    return PublishedRow(name, Path(folder))
+
+
+def row_names(args: argparse.Namespace, reserved: Collection[str]) -> list[str]:
+    """The checkpoints' row names (see `srgan.eval.row_names`), after refusing an --outputs
+    NAME that is `reserved` (bicubic, nearest, HR) or given twice."""
+    names = [row.name for row in args.outputs]
+    for index, name in enumerate(names):
+        if name in reserved or name in names[:index]:
+            taken = "is reserved" if name in reserved else "is given twice"
+            raise ValueError(f"--outputs NAME {name!r} {taken}: choose another")
+    return checkpoint_names(args.checkpoint, (*reserved, *names))
+
+
+def read_sets(args: argparse.Namespace) -> list[EvalSet]:
+    """The --data folders (and --lr-dir), listed and named, before any model is loaded."""
+    lr_dirs = args.lr_dir if args.lr_dir is not None else [None] * len(args.data)
+    if len(lr_dirs) != len(args.data):
+        raise ValueError(f"{len(lr_dirs)} --lr-dir folders for {len(args.data)} --data folders")
+    sets = []
+    names = dataset_names(args.data)
+    for name, folder, lr_folder in zip(names, args.data, lr_dirs, strict=True):
+        if not folder.is_dir():
+            raise FileNotFoundError(missing_data_hint(folder))
+        lr_paths = list_images(lr_folder) if lr_folder is not None else None
+        sets.append(EvalSet(name, folder, list_images(folder), lr_paths))
+    return sets
+
+
+def match_published(rows: list[PublishedRow], sets: list[EvalSet], scale: int) -> list[dict]:
+    """Fill each set's `published` with the SR files of every --outputs row, their sizes
+    checked; returns the provenance records {name, dataset, path, files}."""
+    records = []
+    for row in rows:
+        if not row.folder.is_dir():
+            raise FileNotFoundError(f"--outputs {row.name}: folder {row.folder} does not exist")
+        for eval_set in sets:
+            subfolder = dataset_name(eval_set.folder)  # FOLDER/Set5 for Set5 and a/Set5 alike
+            matches = match_folder(row.name, row.folder, subfolder, eval_set.hr_paths)
+            check_sizes(matches, eval_set.hr_paths, scale)
+            if matches:
+                eval_set.published[row.name] = matches
+                path = str(outputs_folder(row.folder, subfolder))
+                records.append(
+                    {
+                        "name": row.name,
+                        "dataset": eval_set.name,
+                        "path": path,
+                        "files": len(matches),
+                    }
+                )
+        if not any(row.name in eval_set.published for eval_set in sets):
+            raise ValueError(
+                f"--outputs {row.name}: no image in {row.folder} fits an HR image of "
+                f"{', '.join(eval_set.name for eval_set in sets)} (<HR stem>[_suffix].png)"
+            )
+    return records
+
+
+def prepare_out(out: Path, overwrite: bool) -> None:
+    """Before any work: `out` can be written, and holds no earlier results unless
+    `overwrite`, which moves them to <out>/old-<time>/ (a run never mixes its pictures with
+    an earlier run's, and never deletes them)."""
+    check_writable_folder(out, "--out")
+    earlier = sorted(out.glob("results.*"))
+    earlier += [out / name for name in ("per_image.csv", "comparisons", "images")]
+    earlier = [path for path in earlier if path.exists()]
+    if earlier and not overwrite:
+        names = ", ".join(path.name for path in earlier)
+        raise ValueError(
+            f"--out {out} already holds results ({names}): choose another --out, or pass "
+            f"--overwrite, which moves them to {out}/old-<time>/"
+        )
+    if earlier:
+        destination = archive_folder(out)
+        move_aside(earlier, destination)
+        print(f"moved the earlier results to {destination}/", flush=True)
