@@ -34,7 +34,8 @@ def test_dry_run_runs_every_check_on_the_cpu(tmp_path: Path) -> None:
     for name in CUDA_ONLY:
         assert results[name]["status"] == "skipped", by_name[name]
     for name in MUST_PASS:
-        assert results[name]["status"] == "ok", by_name[name]
+        log = (tmp_path / "logs" / f"{name}.log").read_text()[-3000:]
+        assert results[name]["status"] == "ok", f"{by_name[name]}\n{log}"
     assert "passed" in results["cuda_tests"]["detail"]
     stages = results["stages_bf16"]
     assert stages["status"] == "figure", by_name["stages_bf16"]

@@ -99,8 +99,10 @@ class Check:
 
 
 def failed(result: subprocess.CompletedProcess, what: str) -> Finding:
-    last = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[-1]
-    return Finding("failed", f"{what} exited {result.returncode}: {last[:300]}")
+    """Its exit code and the line that says most: the last error line, else the last line."""
+    lines = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()
+    errors = [line for line in lines if "Error" in line or line.startswith("error:")]
+    return Finding("failed", f"{what} exited {result.returncode}: {(errors or lines)[-1][:300]}")
 
 
 def last_rate(run_dir: Path, stage: str) -> float | None:
