@@ -137,3 +137,13 @@ def test_long_captions_keep_their_end_and_fit_the_panel() -> None:
     assert fitted.startswith("…") and fitted.endswith("_step00001500")
     assert draw.textlength(fitted, font=font) <= 256
     assert fit_width(draw, "bicubic", font, 256) == "bicubic"
+
+
+def test_validation_panel_shows_bicubic_beside_the_model() -> None:
+    rows = two_stage_rows()
+    for row in rows:
+        if "valid/psnr_y" in row:
+            row["valid/bicubic_psnr_y"] = 24.0
+    panels, _ = build_panels(rows)
+    assert set(panels[2].series) == {"PSNR-Y", "bicubic"}
+    assert {value for _, value, _ in panels[2].series["bicubic"]} == {24.0}

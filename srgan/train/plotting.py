@@ -124,6 +124,8 @@ def build_panels(rows: list[dict]) -> tuple[list[Panel], int | None]:
                 losses.series.setdefault(name, []).append((x, value, stage))
             elif key == "valid/psnr_y":
                 validation.series.setdefault("PSNR-Y", []).append((x, value, stage))
+            elif key == "valid/bicubic_psnr_y":  # the bar the model's PSNR is read against
+                validation.series.setdefault("bicubic", []).append((x, value, stage))
             elif key == "valid/niqe":
                 naturalness.series.setdefault("NIQE", []).append((x, value, stage))
             elif key in (
