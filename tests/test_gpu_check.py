@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import REPO, SCRIPT_ENV, describe
 
-from srgan.benchmark.device_checks import tensor_differences
+from srgan.benchmark.device_checks import state_differences
 from srgan.commands.gpu_check import CHECKS
 
 CUDA_ONLY = {"host_syncs", "evaluation_cuda_vs_cpu", "stages_fp16"}
@@ -63,10 +63,10 @@ def test_checkpoint_comparison_finds_one_differing_tensor(tmp_path: Path) -> Non
         "generator": {"a": torch.zeros(3), "b": torch.tensor([1.0, 1.0 + 2**-20])},
         "optimizers": {"generator": {"state": {0: {"step": torch.tensor(2.0)}}}},
     }
-    assert tensor_differences(state, state) == []
-    assert tensor_differences(state, other) == ["/generator/b"]
+    assert state_differences(state, state) == []
+    assert state_differences(state, other) == [".generator.b"]
     changed_step = {
         **state,
         "optimizers": {"generator": {"state": {0: {"step": torch.tensor(3.0)}}}},
     }
-    assert tensor_differences(state, changed_step) == ["/optimizers/generator/state/0/step"]
+    assert state_differences(state, changed_step) == [".optimizers.generator.state.0.step"]

@@ -24,6 +24,7 @@ import pytest
 import torch
 from conftest import PARALLEL_SCRIPTS, SCRIPT_ENV, SCRIPTS, TinyDataset, describe
 
+from srgan.benchmark.device_checks import state_differences
 from srgan.checkpoint import load_checkpoint, save_checkpoint
 from srgan.data.crops import TrainCrops, load_images
 from srgan.eval.protocol import load_validation_images
@@ -216,23 +217,6 @@ def final_state(run_dir: Path, script: str) -> dict:
     return state
 
 
-def differences(reference: object, resumed: object, where: str = "") -> list[str]:
-    """Paths in two nested checkpoint states where they differ (tensors: bit for bit)."""
-    if isinstance(reference, torch.Tensor):
-        same = isinstance(resumed, torch.Tensor) and reference.dtype == resumed.dtype
-        return [] if same and torch.equal(reference, resumed) else [where]
-    if isinstance(reference, dict):
-        if not isinstance(resumed, dict) or reference.keys() != resumed.keys():
-            return [f"{where} (keys)"]
-        return [d for k in reference for d in differences(reference[k], resumed[k], f"{where}.{k}")]
-    if isinstance(reference, list | tuple):
-        if not isinstance(resumed, list | tuple) or len(reference) != len(resumed):
-            return [f"{where} (length)"]
-        pairs = enumerate(zip(reference, resumed, strict=True))
-        return [d for i, (a, b) in pairs for d in differences(a, b, f"{where}[{i}]")]
-    return [] if reference == resumed else [where]
-
-
 def metrics_rows(run_dir: Path) -> list[dict]:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return [{k: v for k, v in row.items() if k != "steps_per_second"} for row in rows]
@@ -261,7 +245,7 @@ def test_interrupted_run_resumes_bit_identical(runs: dict, setup: Setup, label: 
     expected = final_state(reference_dir, trial.script)
     resumed = final_state(run.run_dir, trial.script)
     assert expected["step"] == END_STEP
-    assert differences(expected, resumed) == []
+    assert state_differences(expected, resumed) == []
     assert "generator" in resumed and ("discriminator" in resumed) == (stage == "gan")
     # The log is rewound to the checkpoint and redone: the same rows, none twice.
     assert metrics_rows(run.run_dir) == metrics_rows(reference_dir)

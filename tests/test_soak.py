@@ -35,8 +35,9 @@ import pytest
 import torch
 from conftest import SCRIPT_ENV, SCRIPTS, TinyDataset, describe, smooth_image
 from PIL import Image
-from test_resume import RESUME_OVERRIDES, differences, last_logged_step
+from test_resume import RESUME_OVERRIDES, last_logged_step
 
+from srgan.benchmark.device_checks import state_differences
 from srgan.checkpoint import load_checkpoint
 
 STEPS = 30
@@ -144,7 +145,7 @@ def strips(run_dir: Path) -> dict[str, bytes]:
 def test_repeated_kills_and_resumes_end_bit_identical(soak: Soak) -> None:
     assert soak.kills >= min(CYCLES, 3)
     assert soak.validation_kills >= min(CYCLES // 2, 2)
-    assert differences(final_state(soak.reference), final_state(soak.soaked)) == []
+    assert state_differences(final_state(soak.reference), final_state(soak.soaked)) == []
     validated = range(VALIDATE_EVERY, STEPS + 1, VALIDATE_EVERY)
     assert list(strips(soak.soaked)) == [f"pretrain_step{step:08d}.png" for step in validated]
     assert strips(soak.soaked) == strips(soak.reference)  # the same pictures, byte for byte

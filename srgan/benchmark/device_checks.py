@@ -94,27 +94,24 @@ def evaluation_agreement(weights: Path, images: list[Path], device: torch.device
     return Finding(status, f"max {largest} level(s), PSNR-Y within {psnr_gap:.2g} dB", numbers)
 
 
-def tensor_differences(first: object, second: object, where: str = "") -> list[str]:
-    """Where two nested states differ (tensors bit for bit; the step counters included)."""
-    if isinstance(first, torch.Tensor) or isinstance(second, torch.Tensor):
-        same = isinstance(first, torch.Tensor) and isinstance(second, torch.Tensor)
-        return [] if same and torch.equal(first, second) else [where]
-    if isinstance(first, dict) and isinstance(second, dict):
-        if first.keys() != second.keys():
+def state_differences(reference: object, other: object, where: str = "") -> list[str]:
+    """Paths in two nested checkpoint states where they differ: tensors bit for bit (dtype
+    too), everything else by equality."""
+    if isinstance(reference, torch.Tensor):
+        same = isinstance(other, torch.Tensor) and reference.dtype == other.dtype
+        return [] if same and torch.equal(reference, other) else [where]
+    if isinstance(reference, dict):
+        if not isinstance(other, dict) or reference.keys() != other.keys():
             return [f"{where} (keys)"]
         return [
-            d
-            for key in first
-            for d in tensor_differences(first[key], second[key], f"{where}/{key}")
+            d for k in reference for d in state_differences(reference[k], other[k], f"{where}.{k}")
         ]
-    if isinstance(first, list | tuple) and isinstance(second, list | tuple):
-        if len(first) != len(second):
+    if isinstance(reference, list | tuple):
+        if not isinstance(other, list | tuple) or len(reference) != len(other):
             return [f"{where} (length)"]
-        pairs = zip(first, second, strict=True)
-        return [
-            d for i, (a, b) in enumerate(pairs) for d in tensor_differences(a, b, f"{where}/{i}")
-        ]
-    return []
+        pairs = enumerate(zip(reference, other, strict=True))
+        return [d for i, (a, b) in pairs for d in state_differences(a, b, f"{where}[{i}]")]
+    return [] if reference == other else [where]
 
 
 def compare_checkpoints(reference: Path, resumed: Path) -> Finding:
@@ -122,7 +119,7 @@ def compare_checkpoints(reference: Path, resumed: Path) -> Finding:
     tensor must be identical."""
     keys = ("generator", "optimizers", "scalers")
     first, second = load_checkpoint(reference), load_checkpoint(resumed)
-    differing = tensor_differences({k: first[k] for k in keys}, {k: second[k] for k in keys})
+    differing = state_differences({k: first[k] for k in keys}, {k: second[k] for k in keys})
     if differing:
         return Finding("falls short", f"{len(differing)} tensors differ, e.g. {differing[0]}")
     return Finding("ok", "every weight and optimizer tensor bit-identical")

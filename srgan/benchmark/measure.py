@@ -242,7 +242,7 @@ def markdown_table(results: dict) -> str:
     lines += [
         f"| data: naive loader (PNG decode, crop, bicubic per sample; {data['naive_workers']} "
         f"threads) | {format_rate(data['naive_pairs_per_second'])} pairs/s | 1× | | |",
-        f"| data: in-RAM crops + batched bicubic (`batch_stream` + `degrade_batch`) | "
+        f"| data: in-RAM crops + batched bicubic (`BatchStream` + `degrade_batch`) | "
         f"{format_rate(data['pipeline_pairs_per_second'])} pairs/s | "
         f"{data['speedup']:,.0f}× | | |",
     ]

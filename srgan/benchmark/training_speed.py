@@ -3,7 +3,7 @@ its steps in several precision/layout/optimizer variants.
 
 Data (`measure_data`): LR/HR pairs per second of a naive per-sample loader (open the PNG,
 crop, flip, downscale; one thread per core) and of the training loop's in-RAM pipeline
-(`batch_stream`, then `prepare_batch`: one batched `degrade_batch` per step).
+(`BatchStream`, then `prepare_batch`: one batched `degrade_batch` per step).
 
 Steps (`measure_steps`): the package's `pretrain_step`, and `gan_step` (plus the discriminator
 and the content loss), on the `Workload`, by default the paper's size: 16-block SRResNet,
@@ -33,7 +33,7 @@ import torch
 from PIL import Image
 
 from srgan.benchmark.hardware import Rate, Timing, count_flops, measure_rate
-from srgan.data.crops import TrainCrops, batch_stream
+from srgan.data.crops import BatchStream, TrainCrops
 from srgan.data.degradation import degrade_batch
 from srgan.data.images import read_image
 from srgan.machine import amp_dtype, cpu_cores
@@ -141,7 +141,7 @@ def pipeline_pairs(
     crops: TrainCrops, runtime: Runtime, batch_size: int, scale: int, batches: int
 ) -> Batch:
     """Run the training loop's input path for `batches` steps; returns the last batch."""
-    stream = batch_stream(
+    stream = BatchStream(
         crops,
         range(batches),
         seed=0,
@@ -151,8 +151,9 @@ def pipeline_pairs(
         pin_memory=runtime.device.type == "cuda",
     )
     degradation = Degradation(scale)
-    for step, hr_uint8 in enumerate(stream):
-        batch = prepare_batch(hr_uint8, step, runtime, degradation)
+    with stream:
+        for step, hr_uint8 in enumerate(stream):
+            batch = prepare_batch(hr_uint8, step, runtime, degradation)
     return batch
 
 

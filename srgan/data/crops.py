@@ -228,6 +228,3 @@ class BatchStream:
             except queue.Full:
                 continue
         return False
-
-
-batch_stream = BatchStream  # the name its callers use

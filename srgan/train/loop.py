@@ -205,8 +205,13 @@ def finish(
 
 
 # The loss terms the progress bar shows (all of them are in metrics.jsonl and curves.png).
-PROGRESS_TERMS = {"loss/pixel": "mse", "loss/content": "content", "loss/adversarial": "adv"}
-PROGRESS_TERMS |= {"loss/d_real": "D(real)", "loss/d_fake": "D(fake)"}
+PROGRESS_TERMS = {
+    "loss/pixel": "mse",
+    "loss/content": "content",
+    "loss/adversarial": "adv",
+    "loss/d_real": "D(real)",
+    "loss/d_fake": "D(fake)",
+}
 
 
 def progress_text(metrics: dict, validation: dict) -> str:

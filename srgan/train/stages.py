@@ -30,7 +30,7 @@ from srgan.train.config import Config, PretrainConfig
 from srgan.train.loop import RunPaths, Stage, run_stage
 from srgan.train.networks import build_network
 from srgan.train.resume import check_resume
-from srgan.train.run_folder import read_step, resume_target
+from srgan.train.run_folder import read_stored, resume_target
 from srgan.train.runtime import Runtime
 from srgan.train.steps import GanLoss, gan_step, pretrain_step
 from srgan.train.tensorboard_log import require_tensorboard
@@ -146,7 +146,7 @@ def pretrained_generator_path(config: Config, paths: RunPaths) -> Path:
     )
 
 
-def unfinished_pretraining(config: Config, source: Path) -> str | None:
+def unfinished_pretraining(config: Config, source: Path, step: int | None) -> str | None:
     """A warning when "auto" found only the `_best` of a pretraining without `_final`: GAN
     training then starts from an earlier step than pretraining's end."""
     final = source.with_name(checkpoint_name("srresnet", config.model.scale, config.name, "final"))
@@ -154,7 +154,7 @@ def unfinished_pretraining(config: Config, source: Path) -> str | None:
         return None
     return (
         f"warning: pretraining has not finished (no {final.name}): GAN training starts from "
-        f"its best checkpoint so far, {source} (step {read_step(source)})"
+        f"its best checkpoint so far, {source} (step {step})"
     )
 
 
@@ -167,14 +167,14 @@ def generator_to_train(
     prefix = checkpoint_prefix("srgan", config.model.scale, config.name)
     target = resume_target(resume, paths.checkpoint_dir, prefix)
     if target is not None and target.step >= 0:
-        state = torch.load(target.path, map_location="cpu", weights_only=True, mmap=True)
+        state = read_stored(target.path) or {}
         generator = Generator.from_spec(config.model.generator).train()
         return generator, state.get("pretrained_from"), None
     source = pretrained_generator_path(config, paths)
     checkpoint = read_weights(source)  # a .pt checkpoint or a .safetensors export
     check_spec(checkpoint, source, config.model.generator)
     generator = generator_from_checkpoint(checkpoint, source).train()
-    return generator, str(source), unfinished_pretraining(config, source)
+    return generator, str(source), unfinished_pretraining(config, source, checkpoint.get("step"))
 
 
 def build_content_loss(config: Config, runtime: Runtime) -> ContentLoss | PixelContentLoss:
