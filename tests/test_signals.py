@@ -164,3 +164,24 @@ def test_signals_at_random_moments_stop_cleanly_and_resume(
     assert sum(result.stopped_during_start_up for result in results) > 0
     assert sum(result.stopped_in_loop for result in results) > 0
     assert sum(result.resume_checks for result in results) >= len(trials) // CHECK_EVERY
+
+
+def test_a_start_up_stop_wrapped_by_other_code_is_still_a_stop() -> None:
+    """Python turns an exception raised inside `__set_name__` (a class body being imported
+    when the signal lands) into a RuntimeError; the stop must still exit 128+N."""
+    import pytest
+
+    from srgan.commands.common import call_main
+    from srgan.train.signals import StoppedBySignal
+
+    def main(args: object) -> int:
+        try:
+            raise StoppedBySignal(2)
+        except StoppedBySignal as stop:
+            raise RuntimeError("Error calling __set_name__") from stop
+
+    with pytest.raises(StoppedBySignal) as raised:
+        call_main(main, None)
+    assert raised.value.exit_code == 130
+    with pytest.raises(RuntimeError):  # any other error stays what it was
+        call_main(lambda args: (_ for _ in ()).throw(RuntimeError("other")), None)

@@ -18,7 +18,13 @@ from srgan.train.config import Config, ConfigError, load_config
 from srgan.train.metrics_log import NonFiniteLossError
 from srgan.train.run_folder import RunFolderError, RunLock, RunPaths
 from srgan.train.runtime import Runtime, setup_runtime, shutdown
-from srgan.train.signals import Interrupted, StoppedBySignal, ignore_signals, stop_on_signals
+from srgan.train.signals import (
+    Interrupted,
+    StoppedBySignal,
+    ignore_signals,
+    stop_behind,
+    stop_on_signals,
+)
 
 # Errors a user can fix (their input, their files): one line and exit code 2, no traceback.
 USER_ERRORS = (
@@ -168,7 +174,7 @@ def run_main(main: Callable[[argparse.Namespace], int], args: argparse.Namespace
     warnings.simplefilter("default")
     warnings.formatwarning = _one_line_warning  # users need the message, not our source line
     try:
-        code = main(args)
+        code = call_main(main, args)
     except (Interrupted, StoppedBySignal) as stop:
         ignore_signals()  # stopping already: a further signal must not cut the report short
         code = report_stop(stop)
@@ -185,6 +191,18 @@ def run_main(main: Callable[[argparse.Namespace], int], args: argparse.Namespace
             error = OSError(f"{error.filename}: {error.strerror}")
         code = report_error(error, args.debug, 1)
     sys.exit(code)
+
+
+def call_main(main: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """`main(args)`, with a start-up stop that some code on the way wrapped into another
+    exception (Python turns one raised in `__set_name__` into a RuntimeError) raised as itself."""
+    try:
+        return main(args)
+    except Exception as error:
+        stop = stop_behind(error)
+        if stop is None:
+            raise
+        raise stop from None
 
 
 def report_stop(stop: Interrupted | StoppedBySignal) -> int:

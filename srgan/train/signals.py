@@ -83,6 +83,17 @@ def stop_on_signals() -> None:
         signal.signal(number, _raise_stopped)
 
 
+def stop_behind(error: BaseException) -> StoppedBySignal | None:
+    """The `StoppedBySignal` that `error` was raised from or during, if any."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, StoppedBySignal):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def ignore_signals() -> None:
     """For a process on its way out: a further signal must not cut its exit short."""
     for number in HANDLED:
