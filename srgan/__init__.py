@@ -13,6 +13,7 @@ from srgan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from srgan.data.degradation import degrade_batch, degrade_image
 from srgan.data.imresize import imresize, imresize_torch
 from srgan.eval.metrics import image_metrics, psnr, rgb_to_y, ssim
+from srgan.inference.interpolation import interpolated_generator
 from srgan.inference.tiles import load_generator, upscale_tensor
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator, GeneratorSpec
@@ -34,6 +35,7 @@ __all__ = [
     "image_metrics",
     "imresize",
     "imresize_torch",
+    "interpolated_generator",
     "load_checkpoint",
     "load_config",
     "load_generator",

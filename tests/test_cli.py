@@ -89,7 +89,12 @@ def test_pretrain_writes_loadable_checkpoint_logs_and_curves(
     final = run_dir / "checkpoints" / f"srresnet_x4_{TINY_RUN_NAME}_final.pt"
     checkpoint = load_checkpoint(final)
     assert checkpoint["kind"] == "srresnet" and checkpoint["step"] == TINY_MAX_STEPS
-    assert checkpoint["model"] == {"scale": 4, "num_blocks": 2, "num_channels": 8}
+    assert checkpoint["model"] == {
+        "scale": 4,
+        "num_blocks": 2,
+        "num_channels": 8,
+        "upsample_blur": False,
+    }
     assert set(checkpoint["optimizers"]) == {"generator"}
     check_generator(checkpoint, final)
     best = load_checkpoint(run_dir / "checkpoints" / f"srresnet_x4_{TINY_RUN_NAME}_best.pt")

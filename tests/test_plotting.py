@@ -7,13 +7,12 @@ import pytest
 from PIL import Image, ImageDraw
 
 from srgan.eval.panels import caption_font, fit_width
+from srgan.ticks import linear_ticks, log_ticks
 from srgan.train import plotting
 from srgan.train.plotting import (
     build_panels,
     format_step,
     format_tick,
-    linear_ticks,
-    log_ticks,
     plot_curves,
     uses_log_scale,
 )

@@ -16,6 +16,11 @@ folder ('Set5' for Set5/HR); where such a name equals bicubic, nearest, HR, an -
 or another checkpoint's or dataset's, parent folders are prepended, as few as make it unique
 (r1/model and r2/model). An --outputs NAME that equals a reserved or another NAME is refused.
 
+--strengths 0,0.5,1 scores each SRGAN checkpoint at those strengths of the network
+interpolation with the SRResNet it was trained from (recorded in it; --base names another),
+rows "<row name> S=0.5" in place of its one row; other checkpoints stay single rows. It also
+draws perception_distortion/<dataset>.png: PSNR-Y against NIQE, the strengths joined by a line.
+
     python scripts/evaluate.py --method bicubic --data data/benchmarks/Set5/HR \
         --out results/bicubic
     python scripts/evaluate.py --checkpoint checkpoints/quickstart/srgan_x4_quickstart_final.pt \
@@ -25,7 +30,6 @@ or another checkpoint's or dataset's, parent folders are prepended, as few as ma
 """
 
 import argparse
-import warnings
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -34,18 +38,21 @@ import numpy as np
 import torch
 from PIL import Image
 
-from srgan.checkpoint import CheckpointError, generator_from_checkpoint
+from srgan.checkpoint import CheckpointError
 from srgan.commands.common import HelpFormatter, run_main
 from srgan.commands.evaluate_inputs import (
     EvalSet,
     match_published,
     prepare_out,
     published_row,
+    read_checkpoints,
     read_sets,
     row_names,
+    strength_list,
 )
 from srgan.data.degradation import gaussian_sigma_problem
 from srgan.eval.outputs import evaluate_outputs
+from srgan.eval.perception_distortion import write_pictures
 from srgan.eval.protocol import (
     REFERENCE,
     bicubic_upscale,
@@ -57,7 +64,7 @@ from srgan.eval.protocol import (
 )
 from srgan.eval.provenance import evaluation_provenance, protocol_settings
 from srgan.eval.report import write_comparisons, write_results
-from srgan.inference.tiles import read_weights
+from srgan.eval.strength_rows import StrengthCurve, model_rows
 
 BASELINES = {"bicubic": bicubic_upscale, "nearest": nearest_upscale}
 RESERVED = (*BASELINES, REFERENCE)  # row names no checkpoint or --outputs row may take
@@ -76,6 +83,21 @@ def parse_args() -> argparse.Namespace:
         help="generator checkpoint(s) of ours (SRResNet pretraining or SRGAN); a row is named "
         "after the file stem, with parent folders prepended where that clashes with bicubic, "
         "nearest, HR, an --outputs NAME or another checkpoint (r1/model, r2/model)",
+    )
+    parser.add_argument(
+        "--strengths",
+        default=None,
+        metavar="S,S,...",
+        help="network interpolation strengths, e.g. 0,0.25,0.5,0.75,1: each SRGAN checkpoint "
+        "(one that records its SRResNet) becomes one row per strength, '<row name> S=0.5', "
+        "(1 - S) * SRResNet + S * SRGAN; adds perception_distortion/<dataset>.png to --out",
+    )
+    parser.add_argument(
+        "--base",
+        default=None,
+        metavar="PATH_OR_NAME",
+        help="the SRResNet of every SRGAN checkpoint for --strengths (default: the one each "
+        "records it was trained from)",
     )
     parser.add_argument(
         "--method",
@@ -153,25 +175,11 @@ def parse_args() -> argparse.Namespace:
 
 def load_methods(
     args: argparse.Namespace, device: torch.device, names: list[str]
-) -> tuple[dict, int]:
-    """{method name: upscale function} and the scale they work at; `names`: the checkpoints'."""
-    checkpoints = {}
-    for path, name in zip(args.checkpoint, names, strict=True):
-        checkpoint = read_weights(path)
-        generator = generator_from_checkpoint(checkpoint, path).to(device)
-        if args.scale is not None and generator.scale != args.scale:
-            raise CheckpointError(
-                f"{path} is a x{generator.scale} model, but --scale is {args.scale}"
-            )
-        trained_on = checkpoint.get("degradation", {}).get("kind", "bicubic")
-        if trained_on != args.degradation:
-            warnings.warn(
-                f"{path} was trained on '{trained_on}' LR images but is evaluated on "
-                f"'{args.degradation}' ones: expect lower scores",
-                stacklevel=2,
-            )
-        checkpoints[name] = generator
-    scales = {generator.scale for generator in checkpoints.values()}
+) -> tuple[dict, int, list[StrengthCurve]]:
+    """{method name: upscale function}, the scale they work at and the --strengths curves;
+    `names`: the checkpoints'."""
+    checkpoints = read_checkpoints(args, device, names)
+    scales = {generator.scale for _, _, generator in checkpoints.values()}
     if len(scales) > 1:
         raise CheckpointError(f"the checkpoints have different scales: {sorted(scales)}")
     scale = args.scale or (scales.pop() if scales else 4)
@@ -180,9 +188,11 @@ def load_methods(
     if not baselines:
         raise ValueError("nothing to evaluate: give --checkpoint, --outputs and/or --method")
     methods = {name: partial(BASELINES[name], scale=scale) for name in baselines}
-    for name, generator in checkpoints.items():
+    taken = {*methods, *(row.name for row in args.outputs), REFERENCE}
+    generators, curves = model_rows(checkpoints, args.strengths, args.base, taken)
+    for name, generator in generators.items():
         methods[name] = model_upscaler(generator, device, args.tile)
-    return methods, scale
+    return methods, scale, curves
 
 
 def scored_rows(
@@ -248,9 +258,13 @@ def evaluate_main(args: argparse.Namespace) -> int:
     sigma_problem = gaussian_sigma_problem(args.gaussian_sigma)
     if sigma_problem is not None:
         raise ValueError(f"--gaussian-sigma {sigma_problem}")
+    if args.base is not None and args.strengths is None:
+        raise ValueError("--base is the SRResNet for --strengths: give --strengths too")
+    if args.strengths is not None:
+        args.strengths = strength_list(args.strengths)
     names = row_names(args, RESERVED)
     sets = read_sets(args)
-    methods, scale = load_methods(args, device, names)
+    methods, scale, curves = load_methods(args, device, names)
     published = match_published(args.outputs, sets, scale)
     prepare_out(args.out, args.overwrite)  # before the evaluation: its writes come at the end
     results, per_image = {}, []
@@ -258,12 +272,16 @@ def evaluate_main(args: argparse.Namespace) -> int:
         results[eval_set.name], rows = evaluate_dataset(eval_set, methods, scale, args)
         per_image += rows
     protocol = protocol_settings(scale, args.degradation, args.gaussian_sigma, args.lr_dir)
-    provenance = evaluation_provenance(args.checkpoint, protocol, device, published)
+    interpolations = [curve.provenance() for curve in curves]
+    provenance = evaluation_provenance(args.checkpoint, protocol, device, published, interpolations)
     write_results(results, per_image, args.out, provenance)
+    curve_rows = {curve.name: curve.rows for curve in curves}
+    drawn = bool(curves) and write_pictures(results, curve_rows, args.out / "perception_distortion")
+    pictures = ", perception_distortion/" if drawn else ""
     print((args.out / "results.md").read_text(), end="")
     print(
         f"results written to {args.out}/ (results.json, results.md, results.tex, "
-        "per_image.csv, comparisons/)"
+        f"per_image.csv, comparisons/{pictures})"
     )
     return 0
 

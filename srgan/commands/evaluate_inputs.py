@@ -1,18 +1,25 @@
 """What scripts/evaluate.py evaluates, checked before any work: the --outputs rows and their
-SR files, unique row and dataset names, the --data folders, and an --out free of earlier
-results."""
+SR files, unique row and dataset names, the checkpoints, the --data folders, the --strengths,
+and an --out free of earlier results."""
 
 import argparse
+import warnings
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
+from srgan.checkpoint import CheckpointError, generator_from_checkpoint
 from srgan.data.images import list_images
 from srgan.datasets.catalog import missing_data_hint
 from srgan.eval.outputs import check_sizes, match_folder, outputs_folder
 from srgan.eval.protocol import dataset_name
 from srgan.eval.row_names import checkpoint_names, dataset_names
 from srgan.files import check_writable_folder
+from srgan.inference.interpolation import check_strength
+from srgan.inference.tiles import read_weights
+from srgan.models.generator import Generator
 from srgan.train.run_folder import archive_folder, move_aside
 
 
@@ -55,6 +62,45 @@ def row_names(args: argparse.Namespace, reserved: Collection[str]) -> list[str]:
             taken = "is reserved" if name in reserved else "is given twice"
             raise ValueError(f"--outputs NAME {name!r} {taken}: choose another")
     return checkpoint_names(args.checkpoint, (*reserved, *names))
+
+
+def strength_list(text: str) -> list[float]:
+    """--strengths "0,0.25,0.5": the strengths, each in [0, 1] and given once, in order."""
+    try:
+        strengths = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(
+            f"--strengths {text!r}: expected numbers separated by commas, e.g. 0,0.25,0.5,0.75,1"
+        ) from None
+    for strength in strengths:
+        check_strength(strength, "--strengths values")
+    if len(set(strengths)) < len(strengths):
+        raise ValueError(f"--strengths {text}: a strength is given twice")
+    return sorted(strengths)
+
+
+def read_checkpoints(
+    args: argparse.Namespace, device: torch.device, names: list[str]
+) -> dict[str, tuple[Path, dict, Generator]]:
+    """{row name: (path, checkpoint-like dict, generator on `device`)} of the --checkpoint
+    files, their scale checked against --scale and their degradation against --degradation."""
+    checkpoints = {}
+    for path, name in zip(args.checkpoint, names, strict=True):
+        checkpoint = read_weights(path)
+        generator = generator_from_checkpoint(checkpoint, path).to(device)
+        if args.scale is not None and generator.scale != args.scale:
+            raise CheckpointError(
+                f"{path} is a x{generator.scale} model, but --scale is {args.scale}"
+            )
+        trained_on = checkpoint.get("degradation", {}).get("kind", "bicubic")
+        if trained_on != args.degradation:
+            warnings.warn(
+                f"{path} was trained on '{trained_on}' LR images but is evaluated on "
+                f"'{args.degradation}' ones: expect lower scores",
+                stacklevel=2,
+            )
+        checkpoints[name] = (path, checkpoint, generator)
+    return checkpoints
 
 
 def read_sets(args: argparse.Namespace) -> list[EvalSet]:
@@ -108,7 +154,8 @@ def prepare_out(out: Path, overwrite: bool) -> None:
     an earlier run's, and never deletes them)."""
     check_writable_folder(out, "--out")
     earlier = sorted(out.glob("results.*"))
-    earlier += [out / name for name in ("per_image.csv", "comparisons", "images")]
+    folders = ("per_image.csv", "comparisons", "images", "perception_distortion")
+    earlier += [out / name for name in folders]
     earlier = [path for path in earlier if path.exists()]
     if earlier and not overwrite:
         names = ", ".join(path.name for path in earlier)

@@ -10,6 +10,8 @@ needs `pip install onnx onnxscript`, and is checked with onnxruntime when that i
 A .pt2 file loads with `torch.export.load(path).module()`; `--format torchscript`, deprecated
 with TorchScript itself, writes one too. safetensors holds weights plus the model's
 hyper-parameters and loads with `srgan.load_generator` or `srgan-upscale --checkpoint FILE`.
+An SRGAN's export records the SRResNet it was trained from (SHA-256, and the shipped model's
+name or the file name), so `srgan-upscale --strength S` finds it again.
 """
 
 import argparse
@@ -31,6 +33,7 @@ from srgan.inference.export import (
     export_safetensors,
     onnx_declared_shapes,
 )
+from srgan.inference.pretrained_source import pretrained_record
 from srgan.inference.tiles import read_weights
 from srgan.models.generator import Generator
 
@@ -79,13 +82,12 @@ def _format_and_path(args: argparse.Namespace) -> tuple[str, Path]:
     return export_format, out
 
 
-def _export_and_check(
-    export_format: str, generator: Generator, degradation: str | None, path: Path
-) -> int:
-    """Write the export to `path` and check it; returns the exit code (0: it may be kept)."""
+def _export_and_check(export_format: str, generator: Generator, path: Path, **metadata) -> int:
+    """Write the export to `path`, with the `metadata` its exporter records (degradation,
+    pretrained), and check it; returns the exit code (0: it may be kept)."""
     export, check = EXPORTERS[export_format]
     try:
-        export(generator, path, degradation=degradation)
+        export(generator, path, **metadata)
     except ModuleNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -106,6 +108,13 @@ def _export_and_check(
     return 0 if difference <= TOLERANCE else 1
 
 
+def describe_record(pretrained: dict[str, str]) -> str:
+    """e.g. "srresnet_x4_291 (SHA-256 3f2a9c01d4e5...)"."""
+    name = pretrained.get("pretrained_name", "a file of unrecorded name")
+    sha256 = pretrained.get("pretrained_sha256")
+    return f"{name} (SHA-256 {sha256[:12]}...)" if sha256 else f"{name} (no SHA-256 recorded)"
+
+
 def export_main(args: argparse.Namespace) -> int:
     export_format, out = _format_and_path(args)
     if out.exists() and not args.overwrite:
@@ -118,16 +127,21 @@ def export_main(args: argparse.Namespace) -> int:
     if broken is not None:  # its export could only fail its check
         raise ValueError(f"{args.checkpoint}: {broken} is not finite (NaN or inf); not exported")
     degradation = weights.get("degradation", {}).get("kind")  # recorded in the export
+    pretrained = pretrained_record(weights)  # an SRGAN's SRResNet, for --strength
     out.parent.mkdir(parents=True, exist_ok=True)
     # Written under a temporary name (same suffix: the loaders go by it) and renamed only once
     # checked, so a failed export leaves no file and an earlier one intact.
     temporary = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
     try:
-        code = _export_and_check(export_format, generator, degradation, temporary)
+        code = _export_and_check(
+            export_format, generator, temporary, degradation=degradation, pretrained=pretrained
+        )
         if code == 0:
             os.replace(temporary, out)
             opset = f" (opset {ONNX_OPSET})" if export_format == "onnx" else ""
             print(f"wrote {export_format}{opset} x{generator.scale} model to {out}")
+            if pretrained:
+                print(f"recorded the SRResNet it was trained from: {describe_record(pretrained)}")
         elif code == 1:
             print(f"{out} not written", file=sys.stderr)
     finally:

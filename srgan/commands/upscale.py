@@ -4,6 +4,7 @@ or a safetensors export).
 python scripts/upscale.py photo.jpg
 python scripts/upscale.py -i photos/ extra.png -o upscaled/ --ext jpg --outscale 2 \
     --checkpoint checkpoints/quickstart/srgan_x4_quickstart_final.pt
+python scripts/upscale.py photo.jpg --checkpoint srgan.safetensors --strength 0.5
 
 Without --checkpoint or --model, the shipped model srresnet_x4_291 is used. Writes
 <stem>_x<outscale>.<ext> per input into --output (default: results/upscaled). An image runs
@@ -30,6 +31,7 @@ from srgan.inference.cost import (
     header_cost,
     seconds_per_lr_pixel,
 )
+from srgan.inference.interpolation import check_strength, load_interpolated
 from srgan.inference.output_paths import OUTPUT_FORMATS, plan_outputs, printable
 from srgan.inference.shipped_models import (
     DEFAULT_MODEL,
@@ -37,12 +39,18 @@ from srgan.inference.shipped_models import (
     shipped_model_path,
     weights_path,
 )
-from srgan.inference.tiles import load_generator, receptive_radius
+from srgan.inference.tile_size import describe_tiling
+from srgan.inference.tiles import receptive_radius
 from srgan.inference.upscaling import DEFAULT_QUALITY, MAX_OUTSCALE, upscale_files
 from srgan.machine import PRECISIONS, resolve_precision
 from srgan.models.generator import Generator
 
 DEFAULT_OUTPUT = Path("results/upscaled")
+STRENGTH_HELP = (
+    "network interpolation: every weight (1 - S) * SRResNet + S * SRGAN, S in [0, 1], of an "
+    "SRGAN and the SRResNet it records it was trained from (default: 1, the checkpoint as it is)"
+)
+BASE_HELP = "the SRResNet for --strength (default: the one the SRGAN records, SHA-256 checked)"
 
 
 def _add_input_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,6 +115,8 @@ def _add_input_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace outputs that already exist"
     )
+    parser.add_argument("--strength", type=float, default=1.0, metavar="S", help=STRENGTH_HELP)
+    parser.add_argument("--base", metavar="PATH_OR_NAME", help=BASE_HELP)
 
 
 def pixel_count(text: str) -> int:
@@ -200,6 +210,7 @@ def _check_options(args: argparse.Namespace) -> str:
         raise ValueError(
             f"--outscale must be above 0 and at most {MAX_OUTSCALE}, not {args.outscale}"
         )
+    check_strength(args.strength, "--strength")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda, but CUDA is not available")
     device = args.device
@@ -246,7 +257,10 @@ def _check_costs(
 def upscale_files_main(args: argparse.Namespace) -> int:
     device = _check_options(args)
     weights_file, weights_name = _weights(args)
-    generator = load_generator(weights_file, device)
+    generator, base_file = load_interpolated(weights_file, args.strength, args.base, device)
+    if base_file is not None:
+        strength = f"strength {args.strength:g} between the SRResNet {printable(base_file)} (0)"
+        weights_name = f"{strength} and {weights_name} (1)"
     scale = generator.scale
     outscale = scale if args.outscale is None else args.outscale
     suffix = f"_x{outscale:g}" if args.suffix is None else args.suffix
@@ -254,13 +268,8 @@ def upscale_files_main(args: argparse.Namespace) -> int:
     check_writable_folder(args.output, "--output")  # before the first image, not after it
     overlap = receptive_radius(generator) if args.tile_overlap is None else args.tile_overlap
     costs = _check_costs(args, generator, pairs, outscale, overlap)
-    if args.tile is None:
-        tiling = f"whole images where they fit in memory, else tiles with {overlap} px overlap"
-    elif args.tile:
-        tiling = f"tiles of {args.tile} px, overlap {overlap} px"
-    else:
-        tiling = "no tiling"
     resize = f", resized to x{outscale:g} (Lanczos)" if outscale != scale else ""
+    tiling = describe_tiling(args.tile, overlap)
     print(
         f"x{scale} generator ({len(generator.blocks)} blocks) from {weights_name}{resize}: "
         f"{len(pairs)} image(s) on {device}, {args.precision}, {tiling}",
@@ -279,14 +288,7 @@ def upscale_files_main(args: argparse.Namespace) -> int:
         precision=args.precision,
         progress=not args.quiet,
     )
-    notes = [f"{len(summary.skipped)} skipped (output exists)"] if summary.skipped else []
-    notes += [f"{len(summary.failed)} failed (unreadable)"] if summary.failed else []
-    notes += [f"{len(summary.unwritten)} not written"] if summary.unwritten else []
-    rate = summary.output_pixels / 1e6 / max(summary.seconds, 1e-9)
-    print(
-        f"wrote {len(summary.written)} image(s) to {printable(args.output)} in "
-        f"{summary.seconds:.1f} s ({rate:.2f} output MP/s)" + "".join(f"; {n}" for n in notes)
-    )
+    print(summary.describe(args.output))
     return 1 if summary.failed or summary.unwritten else 0
 
 

@@ -1,7 +1,8 @@
 """Provenance of an evaluation: what a results table needs to be reproduced and trusted.
 
 Recorded in results.json beside the numbers: each checkpoint's path and SHA-256, the folders
-of published outputs scored (--outputs: name, dataset, path, file count), the code (the
+of published outputs scored (--outputs: name, dataset, path, file count), the interpolated
+checkpoints (--strengths: the SRGAN, its SRResNet and its SHA-256, the rows), the code (the
 git commit and whether the working tree differs from it when the package runs from a git
 checkout, the package version otherwise), the protocol's settings, the machine and the UTC
 date.
@@ -79,13 +80,16 @@ def evaluation_provenance(
     protocol: dict,
     device: torch.device,
     outputs: list[dict] | None = None,
+    interpolations: list[dict] | None = None,
 ) -> dict:
     """The provenance block of results.json; models run in fp32 (`model_upscaler`), without
     TF32 on CUDA (`srgan.machine.exact_fp32_kernels`). `outputs`: the --outputs folders
-    scored, {name, dataset, path, files} each."""
+    scored, {name, dataset, path, files} each; `interpolations`: the --strengths curves'
+    `srgan.eval.strength_rows.StrengthCurve.provenance`."""
     return {
         "checkpoints": [{"path": str(path), "sha256": file_sha256(path)} for path in checkpoints],
         "outputs": outputs or [],
+        "interpolations": interpolations or [],
         "code": code_version(),
         "protocol": protocol,
         "machine": {

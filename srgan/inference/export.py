@@ -7,7 +7,9 @@ and W, so a runtime needs no knowledge of this code. Both come from `torch.expor
 torch recommends since TorchScript's deprecation: the ONNX graph declares its output as
 `scale*height` by `scale*width` of its input, and the program loads with
 `torch.export.load(path).module()`. safetensors holds the bare generator state dict plus its
-hyper-parameters as metadata, for `srgan.load_generator` (nothing pickled, nothing run).
+hyper-parameters as metadata, for `srgan.load_generator` (nothing pickled, nothing run). Every
+format's metadata records, for an SRGAN, the SRResNet it was trained from (`pretrained`: see
+`srgan.inference.pretrained_source`), which interpolating the two (`--strength`) needs.
 """
 
 import json
@@ -41,11 +43,17 @@ class ExportedUpscaler(nn.Module):
         return signed_to_unit(self.generator(lr_image)).clamp(0, 1)
 
 
-def export_safetensors(generator: Generator, path: Path, degradation: str | None = None) -> None:
-    """Weights only, with the GeneratorSpec (and the training degradation, when known) in the
-    metadata for `load_generator`."""
+def export_safetensors(
+    generator: Generator,
+    path: Path,
+    degradation: str | None = None,
+    pretrained: dict[str, str] | None = None,
+) -> None:
+    """Weights only, with the GeneratorSpec (and the training degradation and an SRGAN's
+    SRResNet, when known) in the metadata for `load_generator`."""
     state_dict = {name: tensor.detach().cpu() for name, tensor in generator.state_dict().items()}
-    save_file(state_dict, str(path), metadata=safetensors_metadata(generator.spec, degradation))
+    metadata = safetensors_metadata(generator.spec, degradation, pretrained)
+    save_file(state_dict, str(path), metadata=metadata)
 
 
 def _export_arguments(generator: Generator) -> tuple[nn.Module, tuple, dict]:
@@ -61,18 +69,27 @@ def _export_arguments(generator: Generator) -> tuple[nn.Module, tuple, dict]:
     return model, example, dynamic_shapes
 
 
-def export_program(generator: Generator, path: Path, degradation: str | None = None) -> None:
+def export_program(
+    generator: Generator,
+    path: Path,
+    degradation: str | None = None,
+    pretrained: dict[str, str] | None = None,
+) -> None:
     """A `torch.export` ExportedProgram (.pt2) of ExportedUpscaler, with dynamic batch, height
     and width; it loads with `torch.export.load(path).module()` (and AOTInductor compiles it
     for C++). The metadata of `safetensors_metadata` is in the archive as srgan.json."""
     model, example, dynamic_shapes = _export_arguments(generator)
     program = torch.export.export(model, example, dynamic_shapes=dynamic_shapes)
-    metadata = json.dumps(safetensors_metadata(generator.spec, degradation))
+    metadata = json.dumps(safetensors_metadata(generator.spec, degradation, pretrained))
     torch.export.save(program, str(path), extra_files={METADATA_FILE: metadata})
 
 
 def export_onnx(
-    generator: Generator, path: Path, degradation: str | None = None, opset: int = ONNX_OPSET
+    generator: Generator,
+    path: Path,
+    degradation: str | None = None,
+    pretrained: dict[str, str] | None = None,
+    opset: int = ONNX_OPSET,
 ) -> None:
     """ONNX of ExportedUpscaler with dynamic batch, height and width, from torch's
     torch.export-based exporter (`dynamo=True`); needs the onnx and onnxscript packages."""
@@ -97,7 +114,7 @@ def export_onnx(
     program.save(str(path))
     proto = onnx.load(str(path))
     metadata = {
-        **safetensors_metadata(generator.spec, degradation),
+        **safetensors_metadata(generator.spec, degradation, pretrained),
         "input": f"{INPUT_NAME}: RGB in [0, 1], NCHW float32",
         "output": f"{OUTPUT_NAME}: RGB in [0, 1], NCHW float32, scale times larger",
     }

@@ -85,3 +85,12 @@ def available_host_memory() -> int | None:
     if not candidates and "SC_AVPHYS_PAGES" in os.sysconf_names:
         candidates.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     return max(min(candidates), 0) if candidates else None
+
+
+def describe_tiling(tile: int | None, overlap: int) -> str:
+    """How a --tile value (None: chosen per image; 0: whole images) tiles, in a few words."""
+    if tile is None:
+        return f"whole images where they fit in memory, else tiles with {overlap} px overlap"
+    if tile:
+        return f"tiles of {tile} px, overlap {overlap} px"
+    return "no tiling"

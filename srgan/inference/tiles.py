@@ -23,14 +23,19 @@ from srgan.machine import PRECISIONS, exact_fp32_kernels, resolve_precision
 from srgan.models.generator import Generator, GeneratorSpec, signed_to_unit
 
 SAFETENSORS_FORMAT = "srgan-generator"  # metadata["format"] of our safetensors exports
+# What an SRGAN's export records of the SRResNet it was trained from (see pretrained_source).
+PRETRAINED_KEYS = ("pretrained_sha256", "pretrained_name")
 
 # write(hr_rows, hr_cols, sr_tile): receives each finished SR tile, float32 (N, 3, h, w) in [0, 1].
 TileWriter = Callable[[slice, slice, torch.Tensor], None]
 
 
-def safetensors_metadata(spec: GeneratorSpec, degradation: str | None = None) -> dict[str, str]:
+def safetensors_metadata(
+    spec: GeneratorSpec, degradation: str | None = None, pretrained: dict[str, str] | None = None
+) -> dict[str, str]:
     """String metadata of a weights-only export (safetensors and ONNX allow strings only):
-    the spec, and the degradation the model was trained for when known."""
+    the spec, the degradation the model was trained for when known, and for an SRGAN the
+    PRETRAINED_KEYS of `pretrained` it has (`srgan.inference.pretrained_source`)."""
     metadata = {
         "format": SAFETENSORS_FORMAT,
         **{key: str(value) for key, value in spec.to_dict().items()},
@@ -38,12 +43,13 @@ def safetensors_metadata(spec: GeneratorSpec, degradation: str | None = None) ->
     }
     if degradation is not None:
         metadata["degradation"] = degradation
+    metadata.update({key: pretrained[key] for key in PRETRAINED_KEYS if key in (pretrained or {})})
     return metadata
 
 
 def read_safetensors(path: Path) -> dict:
     """A weights-only export as {"model": spec dict, "generator": state dict, "degradation"
-    if recorded}, the keys a checkpoint has.
+    and PRETRAINED_KEYS if recorded}, the keys a checkpoint has.
 
     The spec comes from the file's metadata (see `safetensors_metadata`), so the model can be
     rebuilt without any pickled Python object.
@@ -66,6 +72,7 @@ def read_safetensors(path: Path) -> dict:
     weights = {"model": spec.to_dict(), "generator": state_dict}
     if "degradation" in metadata:
         weights["degradation"] = {"kind": metadata["degradation"]}
+    weights.update({key: metadata[key] for key in PRETRAINED_KEYS if key in metadata})
     return weights
 
 

@@ -188,6 +188,17 @@ class UpscaleSummary:
     output_pixels: int = 0
     seconds: float = 0.0
 
+    def describe(self, output: Path) -> str:
+        """The closing line: what was written to `output`, how fast, and what was not."""
+        notes = [f"{len(self.skipped)} skipped (output exists)"] if self.skipped else []
+        notes += [f"{len(self.failed)} failed (unreadable)"] if self.failed else []
+        notes += [f"{len(self.unwritten)} not written"] if self.unwritten else []
+        rate = self.output_pixels / 1e6 / max(self.seconds, 1e-9)
+        return (
+            f"wrote {len(self.written)} image(s) to {printable(output)} in {self.seconds:.1f} s "
+            f"({rate:.2f} output MP/s)" + "".join(f"; {note}" for note in notes)
+        )
+
 
 def upscale_files(
     generator: Generator,

@@ -13,6 +13,8 @@ SCALES = (2, 4, 8)
 # file, and building it would exhaust memory long before any other error.
 MAX_BLOCKS = 256
 MAX_CHANNELS = 1024
+# How a spec's `upsample_blur` reads from JSON (bool) and from export metadata (strings).
+BOOLEANS = {"false": False, "true": True, "0": False, "1": True}
 
 
 # The paper's ranges (Section 3.2): LR inputs in [0, 1], HR targets and SR outputs in [-1, 1]
@@ -38,20 +40,29 @@ class GeneratorSpec:
     scale: int = 4
     num_blocks: int = 16
     num_channels: int = 64
+    # Not in the paper: a 2x2 box blur after each pixel shuffle (Sugawara et al. 2018, arXiv
+    # 1806.02658), which cannot paint a checkerboard at the shuffle's period. It has no weights,
+    # so only the spec tells its files apart.
+    upsample_blur: bool = False
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | bool]:
         return {f.name: getattr(self, f.name) for f in fields(GeneratorSpec)}
 
     @classmethod
     def from_dict(cls, values: dict) -> "GeneratorSpec":
-        """From a checkpoint's `model` entry or export metadata (values may be strings).
+        """From a checkpoint's `model` entry or export metadata (values may be strings; files
+        written before `upsample_blur` existed have none, and none).
 
         Raises ValueError naming what is missing or malformed.
         """
         if not isinstance(values, dict):
             raise ValueError(f"expected a dict of model hyper-parameters, got {values!r}")
         try:
-            spec = cls(**{f.name: int(values[f.name]) for f in fields(cls)})
+            sizes = {name: int(values[name]) for name in ("scale", "num_blocks", "num_channels")}
+            blur = str(values.get("upsample_blur", False)).lower()
+            if blur not in BOOLEANS:
+                raise ValueError(f"upsample_blur must be true or false, got {blur!r}")
+            spec = cls(**sizes, upsample_blur=BOOLEANS[blur])
         except KeyError as error:
             raise ValueError(f"model hyper-parameter {error} is missing") from None
         except (TypeError, ValueError) as error:
@@ -72,7 +83,8 @@ class GeneratorSpec:
         return None
 
     def describe(self) -> str:
-        return f"x{self.scale}, {self.num_blocks} blocks, {self.num_channels} channels"
+        blur = ", 2x2 blur after each pixel shuffle" if self.upsample_blur else ""
+        return f"x{self.scale}, {self.num_blocks} blocks, {self.num_channels} channels{blur}"
 
 
 class ResidualBlock(nn.Module):
@@ -92,17 +104,27 @@ class ResidualBlock(nn.Module):
         return features + self.body(features)
 
 
-class UpsampleBlock(nn.Module):
-    """Sub-pixel convolution (Shi et al. 2016): conv to 4x channels, PixelShuffle x2, PReLU."""
+class BoxBlur(nn.Module):
+    """The mean of each 2x2 neighbourhood (edges replicated), the same size out as in."""
 
-    def __init__(self, num_channels: int = 64) -> None:
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        padded = nn.functional.pad(features, (0, 1, 0, 1), mode="replicate")
+        return nn.functional.avg_pool2d(padded, kernel_size=2, stride=1)
+
+
+class UpsampleBlock(nn.Module):
+    """Sub-pixel convolution (Shi et al. 2016): conv to 4x channels, PixelShuffle x2, PReLU;
+    with `blur`, a 2x2 box blur before the PReLU (Sugawara et al. 2018)."""
+
+    def __init__(self, num_channels: int = 64, blur: bool = False) -> None:
         super().__init__()
         self.conv = nn.Conv2d(num_channels, num_channels * 4, kernel_size=3, padding=1)
         self.shuffle = nn.PixelShuffle(2)
+        self.blur = BoxBlur() if blur else nn.Identity()
         self.activation = nn.PReLU()
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.activation(self.shuffle(self.conv(features)))
+        return self.activation(self.blur(self.shuffle(self.conv(features))))
 
 
 class Generator(nn.Module):
@@ -112,7 +134,14 @@ class Generator(nn.Module):
     16 residual blocks of 64 channels has 1,549,462 parameters.
     """
 
-    def __init__(self, *, scale: int = 4, num_blocks: int = 16, num_channels: int = 64) -> None:
+    def __init__(
+        self,
+        *,
+        scale: int = 4,
+        num_blocks: int = 16,
+        num_channels: int = 64,
+        upsample_blur: bool = False,
+    ) -> None:
         super().__init__()
         num_upsample_blocks = int(math.log2(scale))
         if scale < 2 or 2**num_upsample_blocks != scale:
@@ -125,10 +154,10 @@ class Generator(nn.Module):
             nn.BatchNorm2d(num_channels),
         )
         self.upsample = nn.Sequential(
-            *[UpsampleBlock(num_channels) for _ in range(num_upsample_blocks)]
+            *[UpsampleBlock(num_channels, upsample_blur) for _ in range(num_upsample_blocks)]
         )
         self.tail = nn.Conv2d(num_channels, 3, kernel_size=9, padding=4)
-        self.spec = GeneratorSpec(scale=scale, num_blocks=num_blocks, num_channels=num_channels)
+        self.spec = GeneratorSpec(scale, num_blocks, num_channels, upsample_blur)
 
     @classmethod
     def from_spec(cls, spec: GeneratorSpec) -> "Generator":
@@ -140,6 +169,20 @@ class Generator(nn.Module):
         # Long skip from the first PReLU over all residual blocks (Figure 4).
         features = head + self.trunk_end(self.blocks(head))
         return torch.tanh(self.tail(self.upsample(features)))
+
+
+@torch.no_grad()
+def icnr_init_(generator: Generator) -> Generator:
+    """Start each sub-pixel convolution as a convolution followed by nearest-neighbour
+    upsampling (ICNR: Aitken, Ledig et al., arXiv 1707.02937): the four channels PixelShuffle
+    puts into one 2x2 block share one kernel, so the initial output has no checkerboard."""
+    for block in generator.upsample:
+        conv = block.conv
+        kernel = torch.empty(conv.out_channels // 4, conv.in_channels, *conv.kernel_size)
+        nn.init.kaiming_uniform_(kernel, a=math.sqrt(5))  # PyTorch's own Conv2d initialisation
+        conv.weight.copy_(kernel.repeat_interleave(4, dim=0))
+        conv.bias.copy_(conv.bias[::4].repeat_interleave(4))
+    return generator
 
 
 def spec_mismatch(spec: GeneratorSpec, weights: object) -> str | None:

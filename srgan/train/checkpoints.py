@@ -6,13 +6,16 @@ records of the log folder are the loop's: `start` only says whether they go asid
 
 Periodic checkpoints hold everything the rest of the run depends on (weights, optimizers,
 loss scalers, step, best validation PSNR); `_best` and `_final` hold the generator only,
-plus everything needed to use it. A checkpoint with non-finite weights is never written:
-it would poison every resume.
+plus everything needed to use it. `generator` is always the generator that is evaluated: the
+weight average when the run keeps one, whose trained generator is then `generator_trained`.
+A checkpoint with non-finite weights is never written: it would poison every resume.
 """
 
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from torch import nn
 
 from srgan.checkpoint import (
     CheckpointError,
@@ -23,6 +26,7 @@ from srgan.checkpoint import (
     non_finite_weight,
     save_checkpoint,
 )
+from srgan.train.averaging import WeightAverage
 from srgan.train.config import Config, config_to_dict, upgrade_keys
 from srgan.train.metrics_log import NonFiniteLossError
 from srgan.train.networks import Network, load_optimizer_state
@@ -46,6 +50,7 @@ BOOKKEEPING_KEYS = (
     "runtime.keep_samples",
     "pretrain.validate_every",
     "gan.validate_every",
+    "gan.validate_trained_generator",
     "data.valid_dir",
     "data.valid_max_size",
 )
@@ -71,6 +76,7 @@ class StageCheckpoints:
         stage_name: str,
         kind: str,
         networks: dict[str, Network],
+        average: WeightAverage | None,
         extra_state: dict,
         config: Config,
         folder: Path,
@@ -78,7 +84,7 @@ class StageCheckpoints:
         is_main: bool,
     ) -> None:
         self.stage_name, self.kind = stage_name, kind
-        self.networks, self.extra_state = networks, extra_state
+        self.networks, self.average, self.extra_state = networks, average, extra_state
         self.config = config_to_dict(config)
         self.spec = config.model.generator
         self.degradation = {
@@ -99,6 +105,17 @@ class StageCheckpoints:
             return "nothing was saved"
         return f"the last good checkpoint is {self.last_saved}"
 
+    def state_key(self, network_name: str) -> str:
+        """The key of a trained network's weights in a full checkpoint."""
+        if network_name == "generator" and self.average is not None:
+            return "generator_trained"
+        return network_name
+
+    def evaluated_generator(self) -> nn.Module:
+        if self.average is not None:
+            return self.average.model
+        return self.networks["generator"].bare
+
     def state(self, step: int, metrics: dict, full: bool) -> dict:
         state = {
             "kind": self.kind,
@@ -108,13 +125,14 @@ class StageCheckpoints:
             "config": self.config,
             "model": self.spec.to_dict(),
             "degradation": self.degradation,
-            "generator": self.networks["generator"].bare.state_dict(),
+            "generator": self.evaluated_generator().state_dict(),
             "best_psnr_y": self.best_psnr,
             "metrics": metrics,
             **self.extra_state,
         }
         if full:  # what resuming needs besides the generator
-            state.update({name: net.bare.state_dict() for name, net in self.networks.items()})
+            for name, network in self.networks.items():
+                state[self.state_key(name)] = network.bare.state_dict()
             state["optimizers"] = {
                 n: net.optimizer.state_dict() for n, net in self.networks.items()
             }
@@ -129,7 +147,10 @@ class StageCheckpoints:
         """Write `<prefix>_<tag>.pt` (main process only); refuses non-finite weights."""
         if not self.is_main:
             return None
-        bad_weight = non_finite_weight({n: net.bare for n, net in self.networks.items()})
+        modules = {name: network.bare for name, network in self.networks.items()}
+        if self.average is not None:
+            modules["generator_average"] = self.average.model
+        bad_weight = non_finite_weight(modules)
         if bad_weight is not None:
             terms = ", ".join(f"{k[5:]}={v:.4g}" for k, v in metrics.items() if "loss/" in k)
             raise NonFiniteLossError(
@@ -214,11 +235,14 @@ class StageCheckpoints:
             return None
         path, state = found
         try:
-            check_resumable(state, path, self.kind, self.spec, list(self.networks))
+            keys = [self.state_key(name) for name in self.networks]
+            check_resumable(state, path, self.kind, self.spec, keys)
             for name, network in self.networks.items():
-                network.bare.load_state_dict(state[name])
+                network.bare.load_state_dict(state[self.state_key(name)])
                 load_optimizer_state(network.optimizer, state["optimizers"][name])
                 network.scaler.load_state_dict(state["scalers"][name])
+            if self.average is not None:
+                self.average.model.load_state_dict(state["generator"])
         except (CheckpointError, KeyError, RuntimeError, ValueError) as error:
             raise CheckpointError(self.refused(path, state, error)) from None
         self.last_saved, self.last_saved_step = path, state["step"]

@@ -27,7 +27,7 @@ class ModelConfig(GeneratorSpec):
 
     @property
     def generator(self) -> GeneratorSpec:
-        return GeneratorSpec(self.scale, self.num_blocks, self.num_channels)
+        return GeneratorSpec(self.scale, self.num_blocks, self.num_channels, self.upsample_blur)
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,13 @@ class PretrainConfig:
     lr_schedule: Literal["constant", "cosine"] = "constant"
     final_lr_ratio: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
+    # "icnr": sub-pixel convolutions start as nearest-neighbour upsampling (Aitken, Ledig et
+    # al. 2017, arXiv 1707.02937), free of the checkerboard a random start gives; "default" is
+    # PyTorch's initialisation, as in the paper.
+    subpixel_init: Literal["default", "icnr"] = "default"
+    # Not in the paper: start from the weights of this checkpoint, export or shipped model
+    # (a fine-tune, e.g. into model.upsample_blur), "" = a random start. Its tensors must fit.
+    initial_generator: str = ""
     validate_every: int = 10
 
 
@@ -92,6 +99,19 @@ class GanConfig:
     # rate for both). Above 1 the discriminator adapts faster than the generator moves, as in
     # the two time-scale update rule (Heusel et al. 2017).
     discriminator_lr_factor: float = 1.0
+    # Not in the paper, each off by default. An exponential moving average of the generator's
+    # weights with this decay (BasicSR's SRGAN/ESRGAN: 0.999) is what validation, `_best`,
+    # `_final` and exports hold; 0: no average, the trained weights themselves.
+    generator_ema_decay: float = 0.0
+    # The discriminator trains alone for this many steps before the generator gets any update.
+    discriminator_warmup_steps: int = 0
+    # The adversarial weight rises linearly from 0 over this many steps (after the warm-up).
+    adversarial_ramp_steps: int = 0
+    # The generator's BatchNorm layers use their running statistics, as at test time.
+    freeze_generator_batchnorm: bool = False
+    # With an average kept, validation also scores the trained generator (valid_trained/* in
+    # the metrics): twice the validation time.
+    validate_trained_generator: bool = False
     validate_every: int = 5
 
 

@@ -57,6 +57,11 @@ def validate(config: Config, check_paths: bool) -> None:
         for i, beta in enumerate(stage.betas):
             _require(0 <= beta < 1, f"{section}.betas[{i}]", f"must be in [0, 1), got {beta}")
     _validate_schedule("pretrain", config.pretrain.epochs, config.pretrain.lr)
+    _require(
+        not (config.pretrain.initial_generator and config.pretrain.subpixel_init == "icnr"),
+        "pretrain.subpixel_init",
+        '"icnr" initialises the weights that pretrain.initial_generator replaces: choose one',
+    )
     ratio = config.pretrain.final_lr_ratio
     _require(0 < ratio <= 1, "pretrain.final_lr_ratio", "must be in (0, 1]")
     _require(len(config.gan.lr_phases) >= 1, "gan.lr_phases", "needs at least one phase")
@@ -67,6 +72,18 @@ def validate(config: Config, check_paths: bool) -> None:
     factor = config.gan.discriminator_lr_factor
     _require(factor > 0, "gan.discriminator_lr_factor", f"must be positive, got {factor}")
     _require_at_most(factor, 1000, "gan.discriminator_lr_factor")
+    decay = config.gan.generator_ema_decay
+    _require(0 <= decay < 1, "gan.generator_ema_decay", f"must be in [0, 1), got {decay}")
+    _require(
+        decay > 0 or not config.gan.validate_trained_generator,
+        "gan.validate_trained_generator",
+        "needs gan.generator_ema_decay > 0 (without an average the trained generator is the one "
+        "validated)",
+    )
+    for name in ("discriminator_warmup_steps", "adversarial_ramp_steps"):
+        steps = getattr(config.gan, name)
+        _require(steps >= 0, f"gan.{name}", f"must be >= 0, got {steps}")
+        _require_at_most(steps, MAX_EPOCHS, f"gan.{name}")
     runtime = config.runtime
     _require(runtime.log_every >= 1, "runtime.log_every", "must be >= 1")
     _require(runtime.checkpoint_every >= 1, "runtime.checkpoint_every", "must be >= 1")

@@ -22,16 +22,17 @@ from tqdm import tqdm
 from srgan.data.crops import BatchStream, TrainCrops
 from srgan.eval.protocol import EvalImage
 from srgan.files import WriteError
+from srgan.train.averaging import WeightAverage
 from srgan.train.checkpoints import StageCheckpoints
 from srgan.train.config import Config
-from srgan.train.metrics_log import MetricsLog, NonFiniteLossError
+from srgan.train.metrics_log import MetricsLog, NonFiniteLossError, progress_text
 from srgan.train.networks import Network
 from srgan.train.resume import start_stage
 from srgan.train.run_folder import RunPaths
 from srgan.train.runtime import Runtime
 from srgan.train.signals import Interrupted, SignalGuard, StopNow, StoppedBySignal
 from srgan.train.steps import Batch, Degradation, prepare_batch
-from srgan.train.validation import Monitors, validate
+from srgan.train.validation import Monitors, Validation, validate
 
 __all__ = ["Interrupted", "NonFiniteLossError", "RunPaths", "Stage", "run_stage"]
 
@@ -57,6 +58,17 @@ class Stage:
     # {file name: text} written into the log folder with config.json, once the run folder's
     # checks pass (e.g. a warning that the VGG weights are random).
     log_files: dict[str, str] = field(default_factory=dict)
+    # The generator's weight average, when kept: validated and saved in place of the generator.
+    average: WeightAverage | None = None
+    # With an average: also score the trained generator (`valid_trained/*` in the metrics).
+    validate_trained: bool = False
+
+    @property
+    def evaluated_generator(self) -> torch.nn.Module:
+        """The generator that is validated, and that `_best`, `_final` and exports hold."""
+        if self.average is not None:
+            return self.average.model
+        return self.networks["generator"].bare
 
 
 @dataclass(frozen=True)
@@ -163,6 +175,7 @@ def stage_checkpoints(
         stage_name=stage.name,
         kind=stage.kind,
         networks=stage.networks,
+        average=stage.average,
         extra_state=stage.extra_state,
         config=config,
         folder=paths.checkpoint_dir,
@@ -202,31 +215,6 @@ def finish(
         checkpoints.save_periodic(step, log.last_row)
     log.plot()
     return final
-
-
-# The loss terms the progress bar shows (all of them are in metrics.jsonl and curves.png).
-PROGRESS_TERMS = {
-    "loss/pixel": "mse",
-    "loss/content": "content",
-    "loss/adversarial": "adv",
-    "loss/d_real": "D(real)",
-    "loss/d_fake": "D(fake)",
-}
-
-
-def progress_text(metrics: dict, validation: dict) -> str:
-    """A short progress line: the main loss terms, then the last validation's PSNR-Y beside
-    bicubic's on the same images (a number alone says little)."""
-    parts = [
-        f"{label} {metrics[key]:.3g}"
-        for key, label in PROGRESS_TERMS.items()
-        if isinstance(metrics.get(key), float)
-    ]
-    if "valid/psnr_y" in validation:
-        bicubic = validation.get("valid/bicubic_psnr_y")
-        versus = f" (bicubic {bicubic:.2f})" if bicubic is not None else ""
-        parts.append(f"valid {validation['valid/psnr_y']:.2f} dB{versus}")
-    return ", ".join(parts)
 
 
 @dataclass
@@ -277,23 +265,38 @@ class Loop:
             self.finish_interval(metrics, validate_now, checkpoint_now)
         return self.step
 
+    def score(
+        self, generator: torch.nn.Module, keep_outputs: tuple[str, ...] = ()
+    ) -> Validation | None:
+        return validate(
+            generator,
+            self.validation,
+            generator.scale,
+            self.runtime.device,
+            should_stop=self.signals.stop_requested,
+            keep_outputs=keep_outputs,
+        )
+
+    def validate(self, metrics: dict) -> None:
+        """Score the evaluated generator (and, if asked, the trained one beside its average)
+        on the validation images into `metrics`; `_best` and the samples follow the first."""
+        result = self.score(self.stage.evaluated_generator, self.monitors.sample_names())
+        if result is None:
+            return
+        self.last_validation = result.scores | self.monitors.reference
+        metrics.update(self.last_validation)
+        self.checkpoints.record_validation(self.step, metrics)
+        self.monitors.validated(self.stage.name, self.step, result)
+        if self.stage.validate_trained and self.stage.average is not None:
+            trained = self.score(self.stage.networks["generator"].bare)
+            if trained is not None:
+                metrics.update({f"valid_trained/{k[6:]}": v for k, v in trained.scores.items()})
+
     def finish_interval(self, metrics: dict, validate_now: bool, checkpoint_now: bool) -> None:
         """At a log step: validate, write metrics, save; stop if a signal came."""
         step, runtime = self.step, self.runtime
         if validate_now and runtime.is_main:
-            result = validate(
-                self.stage.networks["generator"].bare,
-                self.validation,
-                self.stage.networks["generator"].bare.scale,
-                runtime.device,
-                should_stop=self.signals.stop_requested,
-                keep_outputs=self.monitors.sample_names(),
-            )
-            if result is not None:
-                self.last_validation = result.scores | self.monitors.reference
-                metrics.update(self.last_validation)
-                self.checkpoints.record_validation(step, metrics)
-                self.monitors.validated(self.stage.name, step, result)
+            self.validate(metrics)
         self.log.write(step, step / self.cadence.steps_per_epoch, metrics)
         self.monitors.scalars(step, metrics)
         if runtime.is_main:

@@ -175,3 +175,28 @@ class MetricsLog:
             plot_curves(read_metrics(self.path), path)
         except OSError as error:
             raise WriteError(path, error) from error
+
+
+# The loss terms the progress bar shows (all of them are in metrics.jsonl and curves.png).
+PROGRESS_TERMS = {
+    "loss/pixel": "mse",
+    "loss/content": "content",
+    "loss/adversarial": "adv",
+    "loss/d_real": "D(real)",
+    "loss/d_fake": "D(fake)",
+}
+
+
+def progress_text(metrics: dict, validation: dict) -> str:
+    """A short progress line: the main loss terms, then the last validation's PSNR-Y beside
+    bicubic's on the same images (a number alone says little)."""
+    parts = [
+        f"{label} {metrics[key]:.3g}"
+        for key, label in PROGRESS_TERMS.items()
+        if isinstance(metrics.get(key), float)
+    ]
+    if "valid/psnr_y" in validation:
+        bicubic = validation.get("valid/bicubic_psnr_y")
+        versus = f" (bicubic {bicubic:.2f})" if bicubic is not None else ""
+        parts.append(f"valid {validation['valid/psnr_y']:.2f} dB{versus}")
+    return ", ".join(parts)

@@ -11,27 +11,21 @@ from functools import partial
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from srgan.checkpoint import (
-    CheckpointError,
-    check_spec,
-    checkpoint_name,
-    checkpoint_prefix,
-    generator_from_checkpoint,
-)
 from srgan.data.crops import TrainCrops, load_images
 from srgan.data.sample_data import write_sample_data
 from srgan.eval.protocol import EvalImage, load_validation_images
-from srgan.inference.tiles import read_weights
 from srgan.models.discriminator import Discriminator
-from srgan.models.generator import Generator
+from srgan.models.generator import Generator, icnr_init_
 from srgan.models.losses import ContentLoss, PixelContentLoss
+from srgan.train.averaging import WeightAverage
 from srgan.train.config import Config, PretrainConfig
 from srgan.train.loop import RunPaths, Stage, run_stage
 from srgan.train.networks import build_network
 from srgan.train.resume import check_resume
-from srgan.train.run_folder import read_stored, resume_target
 from srgan.train.runtime import Runtime
+from srgan.train.starting_weights import generator_to_train, load_initial_weights
 from srgan.train.steps import GanLoss, gan_step, pretrain_step
 from srgan.train.tensorboard_log import require_tensorboard
 
@@ -104,9 +98,12 @@ def pretrain(config: Config, runtime: Runtime, paths: RunPaths, **loop_options) 
     # Same seed on every rank: DDP would broadcast rank 0's weights anyway, single runs repeat.
     torch.manual_seed(config.seed)
     settings = config.pretrain
-    generator = build_network(
-        Generator.from_spec(config.model.generator), runtime, **network_options(config, "pretrain")
-    )
+    model = Generator.from_spec(config.model.generator)
+    if settings.subpixel_init == "icnr":
+        icnr_init_(model)
+    if settings.initial_generator:
+        load_initial_weights(model, settings.initial_generator)
+    generator = build_network(model, runtime, **network_options(config, "pretrain"))
     total_steps = settings.epochs * crops.steps_per_epoch(settings.batch_size)
     stage = Stage(
         name="pretrain",
@@ -130,53 +127,6 @@ def pretrain(config: Config, runtime: Runtime, paths: RunPaths, **loop_options) 
     )
 
 
-def pretrained_generator_path(config: Config, paths: RunPaths) -> Path:
-    """gan.pretrained_generator, where "auto" means this run's best (else final) SRResNet."""
-    if config.gan.pretrained_generator != "auto":
-        return Path(config.gan.pretrained_generator)
-    for tag in ("best", "final"):
-        path = paths.checkpoint_dir / checkpoint_name(
-            "srresnet", config.model.scale, config.name, tag
-        )
-        if path.is_file():
-            return path
-    raise CheckpointError(
-        f"no pretrained SRResNet found for run '{config.name}' in {paths.checkpoint_dir}: run "
-        f"scripts/pretrain.py with this config first, or set gan.pretrained_generator to a path"
-    )
-
-
-def unfinished_pretraining(config: Config, source: Path, step: int | None) -> str | None:
-    """A warning when "auto" found only the `_best` of a pretraining without `_final`: GAN
-    training then starts from an earlier step than pretraining's end."""
-    final = source.with_name(checkpoint_name("srresnet", config.model.scale, config.name, "final"))
-    if config.gan.pretrained_generator != "auto" or final.is_file():
-        return None
-    return (
-        f"warning: pretraining has not finished (no {final.name}): GAN training starts from "
-        f"its best checkpoint so far, {source} (step {step})"
-    )
-
-
-def generator_to_train(
-    config: Config, paths: RunPaths, resume: str | None
-) -> tuple[Generator, str, str | None]:
-    """(generator, where its weights come from, a warning about them or None): the pretrained
-    SRResNet, or, when a GAN checkpoint will be resumed, a new generator whose weights that
-    checkpoint overwrites (so the pretrained file is not needed any more)."""
-    prefix = checkpoint_prefix("srgan", config.model.scale, config.name)
-    target = resume_target(resume, paths.checkpoint_dir, prefix)
-    if target is not None and target.step >= 0:
-        state = read_stored(target.path) or {}
-        generator = Generator.from_spec(config.model.generator).train()
-        return generator, state.get("pretrained_from"), None
-    source = pretrained_generator_path(config, paths)
-    checkpoint = read_weights(source)  # a .pt checkpoint or a .safetensors export
-    check_spec(checkpoint, source, config.model.generator)
-    generator = generator_from_checkpoint(checkpoint, source).train()
-    return generator, str(source), unfinished_pretraining(config, source, checkpoint.get("step"))
-
-
 def build_content_loss(config: Config, runtime: Runtime) -> ContentLoss | PixelContentLoss:
     """gan.content_loss on the device: the VGG19 feature loss (its weight warnings go to the
     main process's log), or for "mse" the pixel MSE, with no VGG at all."""
@@ -197,6 +147,14 @@ def build_content_loss(config: Config, runtime: Runtime) -> ContentLoss | PixelC
     return content_loss.to(runtime.device, memory_format=memory_format)
 
 
+def freeze_batchnorm(module: nn.Module) -> None:
+    """BatchNorm layers normalise with their running statistics, as at test time, and keep
+    them; their scale and shift still train."""
+    for layer in module.modules():
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            layer.eval()
+
+
 def random_vgg_note(content_loss: ContentLoss | PixelContentLoss) -> dict[str, str]:
     """A file in the log folder that says so when the content loss ran on random weights."""
     if content_loss.weights_used != "random":
@@ -213,16 +171,21 @@ def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options)
     settings = config.gan
     runtime.check_batch_split(settings.batch_size, "gan.batch_size")
     check_resume(config, paths, "srgan", loop_options.get("resume"))
-    pretrained, source, warning = generator_to_train(config, paths, loop_options.get("resume"))
+    pretrained = generator_to_train(config, paths, loop_options.get("resume"))
     prepare_run(config, runtime)
     if runtime.is_main:
-        print(f"GAN training from the SRResNet {source}", flush=True)
-        if warning is not None:
-            print(warning, flush=True)
+        print(f"GAN training from the SRResNet {pretrained.source}", flush=True)
+        if pretrained.warning is not None:
+            print(pretrained.warning, flush=True)
     crops, validation = load_data(config, runtime)
     torch.manual_seed(config.seed + 1)
     options = network_options(config, "gan")
-    generator = build_network(pretrained, runtime, **options)
+    generator = build_network(pretrained.generator, runtime, **options)
+    if settings.freeze_generator_batchnorm:
+        freeze_batchnorm(generator.bare)
+    average = None
+    if settings.generator_ema_decay > 0:
+        average = WeightAverage.of(generator.bare, settings.generator_ema_decay)
     discriminator = build_network(
         Discriminator(
             crop_size=config.data.crop_size, num_channels=config.model.discriminator_channels
@@ -241,6 +204,8 @@ def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options)
         content_weight=settings.content_weight,
         pixel_weight=settings.pixel_weight,
         adversarial_weight=settings.adversarial_weight,
+        discriminator_warmup_steps=settings.discriminator_warmup_steps,
+        adversarial_ramp_steps=settings.adversarial_ramp_steps,
     )
     stage = Stage(
         name="gan",
@@ -251,10 +216,16 @@ def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options)
         validate_every=settings.validate_every,
         lr_at=partial(gan_lr, boundaries),
         networks={"generator": generator, "discriminator": discriminator},
-        step=partial(gan_step, generator, discriminator, loss, runtime),
-        extra_state={"vgg_weights": content_loss.weights_used, "pretrained_from": source},
+        step=partial(gan_step, generator, discriminator, loss, runtime, average=average),
+        extra_state={
+            "vgg_weights": content_loss.weights_used,
+            "pretrained_from": pretrained.source,
+            "pretrained_sha256": pretrained.sha256,
+        },
         lr_factors={"discriminator": settings.discriminator_lr_factor},
         log_files=random_vgg_note(content_loss),
+        average=average,
+        validate_trained=settings.validate_trained_generator,
     )
     return run_stage(
         stage,

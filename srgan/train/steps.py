@@ -20,6 +20,7 @@ from srgan.models.losses import (
     discriminator_loss,
     generator_adversarial_loss,
 )
+from srgan.train.averaging import WeightAverage
 from srgan.train.networks import Network
 from srgan.train.runtime import Runtime
 
@@ -74,6 +75,19 @@ class GanLoss:
     content_weight: float = 1.0
     pixel_weight: float = 1.0
     adversarial_weight: float = 1e-3
+    # Steps in which only the discriminator trains, then steps over which the adversarial
+    # weight rises from 0 (both 0 in the paper).
+    discriminator_warmup_steps: int = 0
+    adversarial_ramp_steps: int = 0
+
+    def generator_trains(self, step: int) -> bool:
+        return step >= self.discriminator_warmup_steps
+
+    def adversarial_weight_at(self, step: int) -> float:
+        if self.adversarial_ramp_steps == 0:
+            return self.adversarial_weight
+        progress = (step - self.discriminator_warmup_steps) / self.adversarial_ramp_steps
+        return self.adversarial_weight * min(max(progress, 0.0), 1.0)
 
 
 def with_skipped(losses: dict[str, torch.Tensor], **skipped: torch.Tensor | None) -> dict:
@@ -90,15 +104,21 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
 
 
 def gan_step(
-    generator: Network, discriminator: Network, loss: GanLoss, runtime: Runtime, batch: Batch
+    generator: Network,
+    discriminator: Network,
+    loss: GanLoss,
+    runtime: Runtime,
+    batch: Batch,
+    average: WeightAverage | None = None,
 ) -> dict[str, torch.Tensor]:
     """One generator update (discriminator frozen), then one discriminator update on the
     detached SR images. Each network has its own GradScaler, so an fp16 overflow in one does
-    not skip or rescale the other's update.
+    not skip or rescale the other's update. `average`, when kept, follows the generator.
     """
     # Generator: content + pixel + adversarial loss, gradients reach G only.
     set_requires_grad(discriminator.bare, False)
-    with runtime.autocast():
+    generator_trains = loss.generator_trains(batch.step)
+    with torch.set_grad_enabled(generator_trains), runtime.autocast():
         sr_image = generator.module(batch.lr_image)
         content = loss.content(sr_image, batch.hr_image)
         fake_logits = discriminator.frozen(sr_image)
@@ -107,9 +127,13 @@ def gan_step(
     generator_loss = (
         loss.content_weight * content.float()
         + loss.pixel_weight * pixel
-        + loss.adversarial_weight * adversarial
+        + loss.adversarial_weight_at(batch.step) * adversarial
     )
-    generator_skipped = generator.update(generator_loss)
+    generator_skipped = None
+    if generator_trains:
+        generator_skipped = generator.update(generator_loss)
+        if average is not None:
+            average.update(generator.bare)
 
     # Discriminator: real vs the generator's detached output.
     set_requires_grad(discriminator.bare, True)

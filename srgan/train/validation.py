@@ -58,7 +58,8 @@ def validate(
         if should_stop():
             raise ValidationAborted
 
-    was_training = generator.training
+    # Each layer's own mode comes back after (frozen BatchNorm stays frozen in a training net).
+    modes = [(module, module.training) for module in generator.modules()]
     generator.eval()
     hooks = [module.register_forward_pre_hook(check) for module in generator.modules()]
     upscale = model_upscaler(generator, device, tile=256)
@@ -73,7 +74,8 @@ def validate(
     finally:
         for hook in hooks:
             hook.remove()
-        generator.train(was_training)
+        for module, training in modes:
+            module.train(training)
     means = mean_metrics(list(rows.values()))
     scores = {
         f"valid/{key}": means[key]
