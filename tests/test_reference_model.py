@@ -1,7 +1,8 @@
-"""The shipped reference SRResNet (checkpoints/srresnet_x4_291.safetensors) keeps its numbers.
+"""The shipped models (checkpoints/<name>.safetensors, one per SHIPPED_MODELS row) keep their
+numbers.
 
-Evaluates the file on Set5 and Set14 exactly as `scripts/evaluate.py` does and compares with
-the table in checkpoints/MODEL_CARD.md (to 0.005 dB and 0.0005 SSIM), so any change to the
+Evaluates each file on Set5 and Set14 exactly as `scripts/evaluate.py` does and compares with
+its section's table in checkpoints/MODEL_CARD.md (to 0.005 dB and 0.0005 SSIM), so any change to the
 generator, loading, inference, tiling or evaluation that silently breaks real weights fails
 here. Reads the benchmark images from data/benchmarks (`scripts/download_data.py set5 set14`)
 or ../shared/benchmarks; skipped where neither is there.
@@ -15,10 +16,11 @@ from conftest import REPO
 
 from srgan.data.images import list_images, read_image
 from srgan.eval.protocol import evaluate_folder, make_eval_image, model_upscaler
+from srgan.inference.shipped_models import SHIPPED_MODELS
 from srgan.inference.tiles import load_generator, upscale_tensor
 
-SHIPPED = REPO / "checkpoints" / "srresnet_x4_291.safetensors"
-CARD = REPO / "checkpoints" / "MODEL_CARD.md"
+CHECKPOINTS = REPO / "checkpoints"
+CARD = CHECKPOINTS / "MODEL_CARD.md"
 BENCHMARKS = next(
     (
         folder
@@ -27,8 +29,10 @@ BENCHMARKS = next(
     ),
     REPO / "data" / "benchmarks",
 )
-# A row of the card's table: | Set5 | SRResNet (this model) | 31.234 | 0.8812 | ...
-CARD_ROW = re.compile(r"^\| (Set5|Set14) \| SRResNet \(this model\) \| ([\d.]+) \| ([\d.]+) \|")
+# A model's section starts with "# Model card: `<name>.safetensors`"; a row of its table:
+# | Set5 | SRResNet (this model) | 31.234 | 0.8812 | ...
+CARD_HEADING = re.compile(r"^# Model card: `([\w.-]+)\.safetensors`")
+CARD_ROW = re.compile(r"^\| (Set5|Set14) \| [^|]*\(this model\) \| ([\d.]+) \| ([\d.]+) \|")
 
 pytestmark = pytest.mark.skipif(
     not all((BENCHMARKS / name / "HR").is_dir() for name in ("Set5", "Set14")),
@@ -36,25 +40,35 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def card_numbers() -> dict[str, tuple[float, float]]:
-    numbers = {}
+def card_numbers(model: str) -> dict[str, tuple[float, float]]:
+    """{dataset: (PSNR-Y, SSIM-Y)} of `model`'s "(this model)" rows in its card section."""
+    numbers, section = {}, None
     for line in CARD.read_text().splitlines():
+        heading = CARD_HEADING.match(line)
+        section = heading[1] if heading else section
         row = CARD_ROW.match(line)
-        if row:
+        if row and section == model:
             numbers[row[1]] = (float(row[2]), float(row[3]))
-    assert set(numbers) == {"Set5", "Set14"}, "MODEL_CARD.md lost its results table"
+    assert set(numbers) == {"Set5", "Set14"}, f"MODEL_CARD.md has no results table for {model}"
     return numbers
+
+
+def load_shipped(model: str) -> torch.nn.Module:
+    path = CHECKPOINTS / f"{model}.safetensors"
+    assert path.is_file(), f"{path} is missing (it is tracked in git)"
+    return load_generator(path)
 
 
 @pytest.fixture(scope="module")
 def generator() -> torch.nn.Module:
-    assert SHIPPED.is_file(), f"{SHIPPED} is missing (it is tracked in git)"
-    return load_generator(SHIPPED)
+    return load_shipped("srresnet_x4_291")
 
 
+@pytest.mark.parametrize("model", list(SHIPPED_MODELS))
 @pytest.mark.parametrize("dataset", ["Set5", "Set14"])
-def test_shipped_model_scores_what_its_card_says(generator, dataset: str) -> None:
-    expected_psnr, expected_ssim = card_numbers()[dataset]
+def test_shipped_model_scores_what_its_card_says(model: str, dataset: str) -> None:
+    generator = load_shipped(model)
+    expected_psnr, expected_ssim = card_numbers(model)[dataset]
     upscale = model_upscaler(generator, torch.device("cpu"), tile=256)  # evaluate.py's default
     paths = list_images(BENCHMARKS / dataset / "HR")
     means, _ = evaluate_folder(upscale, paths, scale=4, progress=False)

@@ -197,6 +197,24 @@ def test_strength_from_an_export_of_an_srgan_trained_from_the_shipped_model(
     assert run_upscale_command([*args, "--overwrite", "--strength", "nan"], monkeypatch) == 2
 
 
+def test_an_srgan_trained_from_a_checkpoint_since_shipped_records_the_shipped_model(
+    shipped_srresnet: Path, tmp_path: Path
+) -> None:
+    """Training read the SRResNet's .pt; what ships is its export, another file with the same
+    weights: the SRGAN's export names the shipped model and its file's SHA-256."""
+    trained_from = save_generator_checkpoint(random_generator(0, 3), tmp_path / "best.pt")
+    srgan = save_srgan(random_generator(1, 7), tmp_path / "srgan.pt", trained_from)
+    assert file_sha256(trained_from) != file_sha256(shipped_srresnet)
+    metadata = export(srgan, tmp_path / "out" / "srgan.safetensors")
+    assert metadata["pretrained_name"] == "srresnet_x4_291"
+    assert metadata["pretrained_sha256"] == file_sha256(shipped_srresnet)
+    other = save_generator_checkpoint(random_generator(2, 3), tmp_path / "other.pt")
+    unrelated = save_srgan(random_generator(1, 7), tmp_path / "srgan2.pt", other)
+    assert export(unrelated, tmp_path / "out2" / "srgan.safetensors")["pretrained_name"] == (
+        "other.pt"
+    )
+
+
 def test_upscale_refuses_mismatched_generators_with_one_line_and_exit_2(
     pair: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -65,6 +65,7 @@ from srgan.eval.protocol import (
 from srgan.eval.provenance import evaluation_provenance, protocol_settings
 from srgan.eval.report import write_comparisons, write_results
 from srgan.eval.strength_rows import StrengthCurve, model_rows
+from srgan.inference.shipped_models import weights_path
 
 BASELINES = {"bicubic": bicubic_upscale, "nearest": nearest_upscale}
 RESERVED = (*BASELINES, REFERENCE)  # row names no checkpoint or --outputs row may take
@@ -273,7 +274,8 @@ def evaluate_main(args: argparse.Namespace) -> int:
         per_image += rows
     protocol = protocol_settings(scale, args.degradation, args.gaussian_sigma, args.lr_dir)
     interpolations = [curve.provenance() for curve in curves]
-    provenance = evaluation_provenance(args.checkpoint, protocol, device, published, interpolations)
+    files = [weights_path(path) for path in args.checkpoint]  # shipped names too
+    provenance = evaluation_provenance(files, protocol, device, published, interpolations)
     write_results(results, per_image, args.out, provenance)
     curve_rows = {curve.name: curve.rows for curve in curves}
     drawn = bool(curves) and write_pictures(results, curve_rows, args.out / "perception_distortion")

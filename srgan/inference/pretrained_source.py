@@ -17,8 +17,11 @@ warned about (`warn_unrecorded_base`) once the interpolation has run.
 import warnings
 from pathlib import Path
 
+import torch
+
 from srgan.files import file_sha256
 from srgan.inference.shipped_models import SHIPPED_MODELS, shipped_model_path, weights_path
+from srgan.inference.tiles import read_weights
 
 RECORD_KEYS = ("pretrained_from", "pretrained_sha256", "pretrained_name")
 BASE_HINT = "pass --base PATH_OR_NAME, the SRResNet to interpolate with"
@@ -49,12 +52,36 @@ def is_gan(weights: dict) -> bool:
     return weights.get("kind") == "srgan" or any(weights.get(key) for key in RECORD_KEYS)
 
 
+def shipped_model_with_weights(source: str | None) -> str | None:
+    """The name of the shipped model whose generator weights equal those of the file `source`
+    (an SRResNet checkpoint that was shipped as its export, another file), or None, also where
+    `source` is not on this machine."""
+    if not source or not weights_path(source).is_file():
+        return None
+    weights = read_weights(source).get("generator", {})
+    for name in SHIPPED_MODELS:
+        path = _shipped_file(name)
+        if path is None:
+            continue
+        shipped = read_weights(path)["generator"]
+        if shipped.keys() == weights.keys() and all(
+            torch.equal(tensor, weights[key].to(tensor.dtype)) for key, tensor in shipped.items()
+        ):
+            return name
+    return None
+
+
 def pretrained_record(weights: dict) -> dict[str, str]:
     """{"pretrained_sha256", "pretrained_name"} for an SRGAN's export, each where known; {} for
-    a checkpoint that records no SRResNet (an SRResNet's)."""
+    a checkpoint that records no SRResNet (an SRResNet's). An SRResNet shipped as an export of
+    the checkpoint training read is recorded as that shipped model, with its file's SHA-256."""
     sha256 = weights.get("pretrained_sha256")
     source = weights.get("pretrained_from")
     name = shipped_model_with_sha256(sha256) or weights.get("pretrained_name")
+    if name is None:
+        name = shipped_model_with_weights(source)
+        if name is not None:
+            sha256 = file_sha256(shipped_model_path(name))
     if name is None and source:
         name = Path(source).name
     record = {"pretrained_sha256": sha256, "pretrained_name": name}

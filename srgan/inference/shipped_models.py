@@ -15,6 +15,16 @@ SHIPPED_MODELS = {
         "SRResNet x4 (16 blocks, pixel MSE) trained on the 291 images for MATLAB-bicubic "
         "downscaling; Set5 30.98 dB, Set14 27.76 dB PSNR-Y (checkpoints/MODEL_CARD.md)"
     ),
+    "srgan_mse_blur_x4_291": (
+        "SRGAN-MSE x4 (pixel-MSE content + adversarial loss, a 2x2 blur after each pixel "
+        "shuffle, weight average) trained on the 291 images from srresnet_blur_x4_291: more "
+        "texture than the SRResNet, less PSNR (checkpoints/MODEL_CARD.md)"
+    ),
+    "srresnet_blur_x4_291": (
+        "SRResNet x4 with a 2x2 blur after each pixel shuffle: srresnet_x4_291 fine-tuned for "
+        "846 steps, the start of srgan_mse_blur_x4_291 and its --strength 0 "
+        "(checkpoints/MODEL_CARD.md)"
+    ),
 }
 DEFAULT_MODEL = next(iter(SHIPPED_MODELS))
 # Where the weights are: inside an installed package, then in a checkout of the repository
