@@ -76,12 +76,12 @@ class StageCheckpoints:
         stage_name: str,
         kind: str,
         networks: dict[str, Network],
-        average: WeightAverage | None,
         extra_state: dict,
         config: Config,
         folder: Path,
         steps_per_epoch: int,
         is_main: bool,
+        average: WeightAverage | None = None,
     ) -> None:
         self.stage_name, self.kind = stage_name, kind
         self.networks, self.average, self.extra_state = networks, average, extra_state
