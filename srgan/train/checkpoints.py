@@ -112,6 +112,7 @@ class StageCheckpoints:
         return network_name
 
     def evaluated_generator(self) -> nn.Module:
+        """The generator that is validated, and that `_best`, `_final` and exports hold."""
         if self.average is not None:
             return self.average.model
         return self.networks["generator"].bare

@@ -63,13 +63,6 @@ class Stage:
     # With an average: also score the trained generator (`valid_trained/*` in the metrics).
     validate_trained: bool = False
 
-    @property
-    def evaluated_generator(self) -> torch.nn.Module:
-        """The generator that is validated, and that `_best`, `_final` and exports hold."""
-        if self.average is not None:
-            return self.average.model
-        return self.networks["generator"].bare
-
 
 @dataclass(frozen=True)
 class Cadence:
@@ -280,7 +273,7 @@ class Loop:
     def validate(self, metrics: dict) -> None:
         """Score the evaluated generator (and, if asked, the trained one beside its average)
         on the validation images into `metrics`; `_best` and the samples follow the first."""
-        result = self.score(self.stage.evaluated_generator, self.monitors.sample_names())
+        result = self.score(self.checkpoints.evaluated_generator(), self.monitors.sample_names())
         if result is None:
             return
         self.last_validation = result.scores | self.monitors.reference
