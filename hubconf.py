@@ -12,7 +12,7 @@ the image does not fit in memory.
 
 from srgan.inference.shipped_models import SHIPPED_MODELS as _SHIPPED_MODELS
 from srgan.inference.shipped_models import shipped_model_path as _shipped_model_path
-from srgan.inference.tiles import load_generator as _load_generator
+from srgan.inference.weights import load_generator as _load_generator
 
 # Packages torch.hub checks for before loading (imported names are private: torch.hub lists
 # every public callable of this file as a model).

@@ -13,7 +13,7 @@ cd "$repo_root"
 # Where this config keeps its data and run outputs (validated like the training scripts do).
 read -r name scale sample_data train_dir valid_dir < <("$PYTHON_BIN" - "$config" <<'PY'
 import sys
-from srgan.train.config import ConfigError, load_config
+from srgan.config import ConfigError, load_config
 try:
     config = load_config(sys.argv[1], check_paths=False)
 except ConfigError as error:

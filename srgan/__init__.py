@@ -10,15 +10,16 @@ precision names and their dtypes, native bf16, the machine's description).
 """
 
 from srgan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from srgan.config import Config, ConfigError, load_config
 from srgan.data.degradation import degrade_batch, degrade_image
 from srgan.data.imresize import imresize, imresize_torch
 from srgan.eval.metrics import image_metrics, psnr, rgb_to_y, ssim
 from srgan.inference.interpolation import interpolated_generator
-from srgan.inference.tiles import load_generator, upscale_tensor
+from srgan.inference.tiles import upscale_tensor
+from srgan.inference.weights import load_generator
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator, GeneratorSpec
 from srgan.models.losses import ContentLoss, discriminator_loss, generator_adversarial_loss
-from srgan.train.config import Config, ConfigError, load_config
 
 __all__ = [
     "CheckpointError",

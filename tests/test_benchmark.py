@@ -32,8 +32,8 @@ from srgan.data.degradation import degrade_batch
 from srgan.data.images import read_image
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator, GeneratorSpec, unit_to_signed
+from srgan.run.runtime import Runtime
 from srgan.train.networks import Network
-from srgan.train.runtime import Runtime
 from srgan.train.steps import Batch, pretrain_step
 
 ROOT = Path(__file__).resolve().parents[1]

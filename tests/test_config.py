@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import TINY_MAX_STEPS, PretrainedRun, TinyDataset, describe, run_scripts
 
-from srgan.train.config import (
+from srgan.config import (
     Config,
     ConfigError,
     LrPhase,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from srgan.train.config import ConfigError, load_config
+from srgan.config import ConfigError, load_config
 
 
 @pytest.mark.parametrize(

@@ -8,15 +8,15 @@ import torch
 from conftest import TINY_RUN_NAME, describe, run_script
 
 from srgan.checkpoint import load_checkpoint
+from srgan.config import RuntimeConfig
 from srgan.data.degradation import degrade_batch
 from srgan.inference.tiles import upscale_tensor
 from srgan.machine import bf16_native
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.models.losses import ContentLoss
-from srgan.train.config import RuntimeConfig
+from srgan.run.runtime import Runtime, setup_runtime
 from srgan.train.networks import Network, load_optimizer_state
-from srgan.train.runtime import Runtime, setup_runtime
 from srgan.train.steps import Batch, Degradation, GanLoss, gan_step, prepare_batch, pretrain_step
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -11,13 +11,13 @@ import pytest
 import torch
 from conftest import TinyDataset, smooth_image
 
+from srgan.config import load_config
 from srgan.data.crops import CropPlan, TrainCrops, load_images
 from srgan.data.degradation import degrade_batch
 from srgan.models.generator import Generator
-from srgan.train.config import load_config
+from srgan.run.runtime import Runtime
 from srgan.train.loop import RunPaths, Stage, run_stage
 from srgan.train.networks import Network
-from srgan.train.runtime import Runtime
 from srgan.train.steps import Batch
 
 CROP = 32

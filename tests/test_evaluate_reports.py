@@ -17,8 +17,8 @@ from srgan.data.imresize import modcrop
 from srgan.eval.grid_score import grid_score
 from srgan.eval.niqe import image_niqe
 from srgan.eval.protocol import load_validation_images
-from srgan.inference.tiles import load_generator
-from srgan.train.validation import validate
+from srgan.inference.weights import load_generator
+from srgan.run.validation import validate
 
 
 @pytest.fixture(scope="module")

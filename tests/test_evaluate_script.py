@@ -12,8 +12,8 @@ from PIL import Image
 from srgan.checkpoint import load_checkpoint, save_checkpoint
 from srgan.eval.panels import PANEL_GAP
 from srgan.eval.protocol import load_validation_images
-from srgan.inference.tiles import load_generator
-from srgan.train.validation import bicubic_reference, validate
+from srgan.inference.weights import load_generator
+from srgan.run.validation import bicubic_reference, validate
 
 
 def test_evaluate_checkpoint_writes_results_images_and_comparisons(

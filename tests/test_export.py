@@ -23,7 +23,7 @@ from srgan.inference.export import (
     export_safetensors,
     onnx_declared_shapes,
 )
-from srgan.inference.tiles import load_generator
+from srgan.inference.weights import load_generator
 from srgan.models.generator import Generator
 
 

@@ -5,7 +5,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from srgan.train.config import load_config
+from srgan.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "gan_probes.sh"

@@ -16,16 +16,16 @@ from torch import nn
 
 from srgan.benchmark.device_checks import state_differences
 from srgan.checkpoint import CheckpointError, check_spec, generator_from_checkpoint
+from srgan.config import ConfigError, load_config
 from srgan.eval.protocol import make_eval_image
 from srgan.inference.export import export_safetensors
-from srgan.inference.tiles import load_generator
+from srgan.inference.weights import load_generator
 from srgan.models.generator import Generator, GeneratorSpec, icnr_init_
+from srgan.run.validation import validate
 from srgan.train.averaging import WeightAverage
-from srgan.train.config import ConfigError, load_config
 from srgan.train.networks import Network
 from srgan.train.stages import freeze_batchnorm, pretrain, train_gan
 from srgan.train.steps import GanLoss, gan_step
-from srgan.train.validation import validate
 
 MSE = ["--set", "gan.content_loss=mse", "--set", "gan.pixel_weight=0"]
 

@@ -16,13 +16,13 @@ from PIL import Image
 from test_upscale import run_upscale_command, save_generator_checkpoint
 
 from srgan.commands import upscale as upscale_command
+from srgan.config import ConfigError, DataConfig, load_config
 from srgan.data.crops import load_images
 from srgan.data.images import MAX_IMAGE_PIXELS, read_image
 from srgan.eval.protocol import load_validation_images
 from srgan.inference import upscaling
 from srgan.inference.cost import describe_cost, header_cost, seconds_per_lr_pixel
 from srgan.models.generator import Generator
-from srgan.train.config import ConfigError, DataConfig, load_config
 
 BOMB_SIDE = 9000  # 81 megapixels: under PIL's own decompression-bomb limit (89 MP)
 BOMB_REASON = (

@@ -10,8 +10,8 @@ from conftest import run_in_process
 from PIL import Image
 
 from srgan.eval.protocol import make_eval_image
-from srgan.train import samples
-from srgan.train.samples import SampleStrips, looks_untrained
+from srgan.run import samples
+from srgan.run.samples import SampleStrips, looks_untrained
 from srgan.train.stages import pretrain
 
 

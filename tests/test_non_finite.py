@@ -13,12 +13,12 @@ import torch
 from conftest import TinyDataset, run_in_process
 
 from srgan.checkpoint import load_checkpoint, non_finite_weight
+from srgan.config import load_config
 from srgan.data.crops import TrainCrops, load_images
 from srgan.models.generator import Generator
-from srgan.train.config import load_config
+from srgan.run.runtime import Runtime
 from srgan.train.loop import Interrupted, NonFiniteLossError, RunPaths, Stage, run_stage
 from srgan.train.networks import Network
-from srgan.train.runtime import Runtime
 from srgan.train.stages import pretrain
 from srgan.train.steps import Batch, pretrain_step
 

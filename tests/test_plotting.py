@@ -7,15 +7,15 @@ import pytest
 from PIL import Image, ImageDraw
 
 from srgan.eval.panels import caption_font, fit_width
-from srgan.ticks import linear_ticks, log_ticks
-from srgan.train import plotting
-from srgan.train.plotting import (
+from srgan.run import plotting
+from srgan.run.plotting import (
     build_panels,
     format_step,
     format_tick,
     plot_curves,
     uses_log_scale,
 )
+from srgan.ticks import linear_ticks, log_ticks
 
 PRETRAIN_STEPS, GAN_STEPS = 600, 300
 

@@ -1,7 +1,7 @@
 """The training progress bar: short enough for one terminal line, validation read against
 bicubic."""
 
-from srgan.train.metrics_log import progress_text
+from srgan.run.metrics import progress_text
 
 GAN_METRICS = {
     "loss/content": 0.01234,

@@ -17,7 +17,8 @@ from conftest import REPO
 from srgan.data.images import list_images, read_image
 from srgan.eval.protocol import evaluate_folder, make_eval_image, model_upscaler
 from srgan.inference.shipped_models import SHIPPED_MODELS
-from srgan.inference.tiles import load_generator, upscale_tensor
+from srgan.inference.tiles import upscale_tensor
+from srgan.inference.weights import load_generator
 
 CHECKPOINTS = REPO / "checkpoints"
 CARD = CHECKPOINTS / "MODEL_CARD.md"

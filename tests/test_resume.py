@@ -26,16 +26,16 @@ from conftest import PARALLEL_SCRIPTS, SCRIPT_ENV, SCRIPTS, TinyDataset, describ
 
 from srgan.benchmark.device_checks import state_differences
 from srgan.checkpoint import load_checkpoint, save_checkpoint
+from srgan.config import load_config
 from srgan.data.crops import TrainCrops, load_images
 from srgan.eval.protocol import load_validation_images
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.models.losses import ContentLoss
-from srgan.train.config import load_config
+from srgan.run.folder import resumable_checkpoints
+from srgan.run.runtime import Runtime
 from srgan.train.loop import RunPaths, Stage, run_stage
 from srgan.train.networks import Network
-from srgan.train.run_folder import resumable_checkpoints
-from srgan.train.runtime import Runtime
 from srgan.train.steps import Batch, GanLoss, gan_step, pretrain_step
 
 # 20 epochs of one step each (3 tiny images, batch 2); the GAN's learning rate drops after 10.

@@ -15,7 +15,7 @@ from test_run_folder_safety import last_line, snapshot
 
 import srgan.models.losses
 from srgan.checkpoint import save_checkpoint
-from srgan.train.metrics_log import MetricsLog, read_metrics
+from srgan.run.metrics import MetricsLog, read_metrics
 from srgan.train.stages import pretrain, train_gan
 
 PREFIX = f"srresnet_x4_{TINY_RUN_NAME}"

@@ -28,7 +28,7 @@ from srgan.checkpoint import (
 from srgan.commands.common import resume_command
 from srgan.data.crops import load_images
 from srgan.eval.protocol import load_validation_images
-from srgan.train.run_folder import ORPHAN_SECONDS, find_resume_checkpoint, prune_checkpoints
+from srgan.run.folder import ORPHAN_SECONDS, find_resume_checkpoint, prune_checkpoints
 from srgan.train.stages import pretrain, train_gan
 
 PREFIX = "srresnet_x4_tiny"

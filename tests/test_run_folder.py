@@ -15,17 +15,17 @@ from conftest import TINY_RUN_NAME, TinyDataset, run_in_process
 from PIL import Image
 from test_resume import write_generator_checkpoint
 
+from srgan.config import load_config
 from srgan.data.crops import TrainCrops, load_images
 from srgan.eval.protocol import load_validation_images
 from srgan.files import WriteError
 from srgan.inference.export import export_safetensors
 from srgan.models.generator import Generator
-from srgan.train.config import load_config
+from srgan.run.folder import LOCK_NAME, RunLock
+from srgan.run.metrics import MetricsLog
+from srgan.run.runtime import Runtime
 from srgan.train.loop import Interrupted, RunPaths, Stage, run_stage
-from srgan.train.metrics_log import MetricsLog
 from srgan.train.networks import Network
-from srgan.train.run_folder import LOCK_NAME, RunLock
-from srgan.train.runtime import Runtime
 from srgan.train.stages import pretrain, train_gan
 from srgan.train.steps import pretrain_step
 

@@ -15,8 +15,8 @@ import torch
 from conftest import TINY_RUN_NAME, run_in_process
 from test_robustness import write_step_checkpoints
 
-from srgan.train.metrics_log import MetricsLog, read_metrics
-from srgan.train.run_folder import prune_checkpoints, stored_checkpoints
+from srgan.run.folder import prune_checkpoints, stored_checkpoints
+from srgan.run.metrics import MetricsLog, read_metrics
 from srgan.train.stages import pretrain
 
 PREFIX = f"srresnet_x4_{TINY_RUN_NAME}"
@@ -154,7 +154,7 @@ def test_a_full_disk_at_the_lock_is_one_line_exit_1(
 ) -> None:
     run_dir = tmp_path / "run"
     monkeypatch.setattr(
-        "srgan.train.run_folder.open",
+        "srgan.run.folder.open",
         lambda path, mode: FullDiskFile(open(path, mode)),  # noqa: SIM115
         raising=False,
     )

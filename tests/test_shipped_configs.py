@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from srgan.train.config import load_config
+from srgan.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 DIV2K_TRAIN_IMAGES = 800

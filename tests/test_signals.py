@@ -172,7 +172,7 @@ def test_a_start_up_stop_wrapped_by_other_code_is_still_a_stop() -> None:
     import pytest
 
     from srgan.commands.common import call_main
-    from srgan.train.signals import StoppedBySignal
+    from srgan.run.signals import StoppedBySignal
 
     def main(args: object) -> int:
         try:

@@ -16,9 +16,9 @@ from srgan.data.degradation import degrade_batch
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.models.losses import ContentLoss, discriminator_loss
-from srgan.train.metrics_log import MetricsLog
+from srgan.run.metrics import MetricsLog
+from srgan.run.runtime import Runtime
 from srgan.train.networks import Network, build_network
-from srgan.train.runtime import Runtime
 from srgan.train.steps import (
     Batch,
     Degradation,

@@ -25,8 +25,9 @@ from srgan.files import file_sha256
 from srgan.inference import shipped_models
 from srgan.inference.export import export_safetensors
 from srgan.inference.interpolation import check_strength, interpolated_generator
-from srgan.inference.tiles import load_generator, upscale_tensor
+from srgan.inference.tiles import upscale_tensor
 from srgan.inference.upscaling import upscale
+from srgan.inference.weights import load_generator
 from srgan.models.generator import Generator
 
 SPEC = {"scale": 4, "num_blocks": 1, "num_channels": 8}

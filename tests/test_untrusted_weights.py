@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 from test_upscale import run_upscale_command, save_generator_checkpoint
 
 from srgan.checkpoint import CheckpointError, generator_from_checkpoint, load_checkpoint
-from srgan.inference.tiles import load_generator, safetensors_metadata
+from srgan.inference.weights import load_generator, safetensors_metadata
 from srgan.models.generator import Generator, GeneratorSpec
 
 

@@ -16,8 +16,9 @@ from srgan.commands.upscale import main as upscale_main
 from srgan.inference import shipped_models, upscaling
 from srgan.inference.export import export_safetensors
 from srgan.inference.output_paths import plan_outputs
-from srgan.inference.tiles import load_generator, receptive_radius, upscale_tensor
+from srgan.inference.tiles import receptive_radius, upscale_tensor
 from srgan.inference.upscaling import convert_for_format, upscale, upscale_files
+from srgan.inference.weights import load_generator
 from srgan.models.generator import Generator
 
 SCALE = 4

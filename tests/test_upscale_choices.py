@@ -10,6 +10,7 @@ from PIL import Image
 
 from srgan import machine
 from srgan.commands import upscale as upscale_command
+from srgan.config import ConfigError, RuntimeConfig
 from srgan.inference import shipped_models
 from srgan.inference.export import export_safetensors
 from srgan.inference.tile_size import (
@@ -21,8 +22,7 @@ from srgan.inference.tile_size import (
 )
 from srgan.inference.tiles import upscale_tensor
 from srgan.models.generator import Generator, GeneratorSpec
-from srgan.train.config import ConfigError, RuntimeConfig
-from srgan.train.runtime import setup_runtime
+from srgan.run.runtime import setup_runtime
 
 PAPER_MODEL = GeneratorSpec(scale=4, num_blocks=16, num_channels=64)
 OVERLAP = 40  # the paper model's receptive radius

@@ -16,7 +16,7 @@ from srgan.commands import export as export_command
 from srgan.inference import shipped_models
 from srgan.inference.export import export_safetensors
 from srgan.inference.output_paths import plan_outputs
-from srgan.inference.tiles import load_generator, read_weights, safetensors_metadata
+from srgan.inference.weights import load_generator, read_weights, safetensors_metadata
 from srgan.models.generator import Generator
 
 

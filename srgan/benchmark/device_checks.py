@@ -16,12 +16,12 @@ from srgan.data.images import read_image
 from srgan.data.imresize import modcrop
 from srgan.eval.metrics import psnr, rgb_to_y
 from srgan.eval.protocol import model_upscaler
-from srgan.inference.tiles import load_generator
+from srgan.inference.weights import load_generator
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.models.losses import ContentLoss
+from srgan.run.runtime import Runtime
 from srgan.train.networks import build_network
-from srgan.train.runtime import Runtime
 from srgan.train.steps import Degradation, GanLoss, gan_step, prepare_batch, pretrain_step
 
 

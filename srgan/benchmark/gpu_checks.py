@@ -18,10 +18,10 @@ from srgan.benchmark.device_checks import (
     count_host_syncs,
     evaluation_agreement,
 )
+from srgan.config import RuntimeConfig
 from srgan.inference.shipped_models import DEFAULT_MODEL, shipped_model_path
-from srgan.train.config import RuntimeConfig
-from srgan.train.metrics_log import read_metrics
-from srgan.train.runtime import setup_runtime
+from srgan.run.metrics import read_metrics
+from srgan.run.runtime import setup_runtime
 
 REPO = Path(__file__).resolve().parents[2]
 # The paper's batch and crop on a GPU; a network small enough for seconds on a CPU otherwise.

@@ -10,7 +10,7 @@ Four groups of measurements:
   16, 96 px HR crops) in several precision/layout/optimizer variants;
 - GAN step: `gan_step` (plus the discriminator and the VGG54 content loss);
 - checkpoint write: a resumable checkpoint of each stage, written as a run writes it
-  (srgan/train/checkpoints.py: atomic, fsynced, pruned). One step plus this write is the notice
+  (srgan/run/checkpoints.py: atomic, fsynced, pruned). One step plus this write is the notice
   a preempted run needs to stop without losing work.
 The last three are srgan/benchmark/training_speed.py's, which also says what a step's FLOPs and
 its "% of ceiling" count.
@@ -47,13 +47,13 @@ from srgan.benchmark.training_speed import (
     training_rows,
     training_variants,
 )
+from srgan.config import Config
 from srgan.machine import machine_info
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.train.checkpoints import StageCheckpoints
-from srgan.train.config import Config
+from srgan.run.checkpoints import StageCheckpoints
+from srgan.run.runtime import Runtime
 from srgan.train.networks import Network, build_network
-from srgan.train.runtime import Runtime
 
 DIV2K_SIZE = (1356, 2040)  # (height, width) of a typical DIV2K training image
 # Time cap of one training-step measurement; a GAN step gets twice as long.

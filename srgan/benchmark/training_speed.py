@@ -40,8 +40,8 @@ from srgan.machine import amp_dtype, cpu_cores
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator, GeneratorSpec
 from srgan.models.losses import ContentLoss
+from srgan.run.runtime import Runtime
 from srgan.train.networks import Network, build_network
-from srgan.train.runtime import Runtime
 from srgan.train.steps import Batch, Degradation, GanLoss, gan_step, prepare_batch, pretrain_step
 
 PIPELINE_BATCHES = 20  # batches per timed call of the in-RAM pipeline

@@ -25,7 +25,7 @@ from srgan.benchmark.training_speed import Workload
 from srgan.commands.common import HelpFormatter, run_main
 from srgan.data.crops import check_images
 from srgan.data.images import find_images
-from srgan.train.runtime import use_fast_cuda_kernels
+from srgan.run.runtime import use_fast_cuda_kernels
 
 DIV2K_TRAIN = Path("data/DIV2K_train_HR")
 

@@ -11,14 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from srgan.checkpoint import CheckpointError
+from srgan.config import Config, ConfigError, load_config
 from srgan.datasets.catalog import missing_data_hint
 from srgan.files import WriteError
 from srgan.models.vgg import VGGWeightsError
-from srgan.train.config import Config, ConfigError, load_config
-from srgan.train.metrics_log import NonFiniteLossError
-from srgan.train.run_folder import RunFolderError, RunLock, RunPaths
-from srgan.train.runtime import Runtime, setup_runtime, shutdown
-from srgan.train.signals import (
+from srgan.run.folder import RunFolderError, RunLock, RunPaths
+from srgan.run.metrics import NonFiniteLossError
+from srgan.run.runtime import Runtime, setup_runtime, shutdown
+from srgan.run.signals import (
     Interrupted,
     StoppedBySignal,
     ignore_signals,

@@ -18,9 +18,9 @@ from srgan.eval.protocol import dataset_name
 from srgan.eval.row_names import checkpoint_names, dataset_names
 from srgan.files import check_writable_folder
 from srgan.inference.interpolation import check_strength
-from srgan.inference.tiles import read_weights
+from srgan.inference.weights import read_weights
 from srgan.models.generator import Generator
-from srgan.train.run_folder import archive_folder, move_aside
+from srgan.run.folder import archive_folder, move_aside
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from srgan.inference.export import (
     onnx_declared_shapes,
 )
 from srgan.inference.pretrained_source import pretrained_record
-from srgan.inference.tiles import read_weights
+from srgan.inference.weights import read_weights
 from srgan.models.generator import Generator
 
 EXPORTERS = {

@@ -7,8 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from srgan.config import ConfigError, load_config
 from srgan.data.sample_data import write_sample_data
-from srgan.train.config import ConfigError, load_config
 
 
 def main() -> int:

@@ -15,7 +15,7 @@ from srgan.checkpoint import generator_from_checkpoint
 from srgan.files import file_sha256
 from srgan.inference.interpolation import interpolate_generators
 from srgan.inference.pretrained_source import base_model_path, is_gan, warn_unrecorded_base
-from srgan.inference.tiles import read_weights
+from srgan.inference.weights import read_weights
 from srgan.models.generator import Generator
 
 

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from srgan.inference.tiles import load_generator, safetensors_metadata
+from srgan.inference.weights import load_generator, safetensors_metadata
 from srgan.models.generator import Generator, signed_to_unit
 
 # The torch.export-based ONNX exporter writes opset 18 (onnxruntime >= 1.14, TensorRT >= 8.6);

@@ -14,7 +14,7 @@ import torch
 from srgan.checkpoint import CheckpointError, generator_from_checkpoint
 from srgan.inference.pretrained_source import base_model_path, warn_unrecorded_base
 from srgan.inference.shipped_models import weights_path
-from srgan.inference.tiles import load_generator, read_weights
+from srgan.inference.weights import load_generator, read_weights
 from srgan.models.generator import Generator
 
 

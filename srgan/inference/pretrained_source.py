@@ -21,7 +21,7 @@ import torch
 
 from srgan.files import file_sha256
 from srgan.inference.shipped_models import SHIPPED_MODELS, shipped_model_path, weights_path
-from srgan.inference.tiles import read_weights
+from srgan.inference.weights import read_weights
 
 RECORD_KEYS = ("pretrained_from", "pretrained_sha256", "pretrained_name")
 BASE_HINT = "pass --base PATH_OR_NAME, the SRResNet to interpolate with"
@@ -47,7 +47,7 @@ def shipped_model_with_sha256(sha256: str | None) -> str | None:
 
 
 def is_gan(weights: dict) -> bool:
-    """Whether a checkpoint-like dict (see `srgan.inference.tiles.read_weights`) is an SRGAN's:
+    """Whether a checkpoint-like dict (see `srgan.inference.weights.read_weights`) is an SRGAN's:
     a GAN checkpoint, or an export that records the SRResNet it was trained from."""
     return weights.get("kind") == "srgan" or any(weights.get(key) for key in RECORD_KEYS)
 

@@ -19,20 +19,20 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from srgan.config import Config
 from srgan.data.crops import BatchStream, TrainCrops
 from srgan.eval.protocol import EvalImage
 from srgan.files import WriteError
+from srgan.run.checkpoints import StageCheckpoints
+from srgan.run.folder import RunPaths
+from srgan.run.metrics import MetricsLog, NonFiniteLossError, progress_text
+from srgan.run.resume import start_stage
+from srgan.run.runtime import Runtime
+from srgan.run.signals import Interrupted, SignalGuard, StopNow, StoppedBySignal
+from srgan.run.validation import Monitors, Validation, validate
 from srgan.train.averaging import WeightAverage
-from srgan.train.checkpoints import StageCheckpoints
-from srgan.train.config import Config
-from srgan.train.metrics_log import MetricsLog, NonFiniteLossError, progress_text
 from srgan.train.networks import Network
-from srgan.train.resume import start_stage
-from srgan.train.run_folder import RunPaths
-from srgan.train.runtime import Runtime
-from srgan.train.signals import Interrupted, SignalGuard, StopNow, StoppedBySignal
 from srgan.train.steps import Batch, Degradation, prepare_batch
-from srgan.train.validation import Monitors, Validation, validate
 
 __all__ = ["Interrupted", "NonFiniteLossError", "RunPaths", "Stage", "run_stage"]
 

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from srgan.train.config import ConfigError
-from srgan.train.runtime import Runtime
+from srgan.config import ConfigError
+from srgan.run.runtime import Runtime
 
 
 def adam(

@@ -13,21 +13,21 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from srgan.config import Config, PretrainConfig
 from srgan.data.crops import TrainCrops, load_images
 from srgan.data.sample_data import write_sample_data
 from srgan.eval.protocol import EvalImage, load_validation_images
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator, icnr_init_
 from srgan.models.losses import ContentLoss, PixelContentLoss
+from srgan.run.resume import check_resume
+from srgan.run.runtime import Runtime
+from srgan.run.tensorboard_log import require_tensorboard
 from srgan.train.averaging import WeightAverage
-from srgan.train.config import Config, PretrainConfig
 from srgan.train.loop import RunPaths, Stage, run_stage
 from srgan.train.networks import build_network
-from srgan.train.resume import check_resume
-from srgan.train.runtime import Runtime
 from srgan.train.starting_weights import generator_to_train, load_initial_weights
 from srgan.train.steps import GanLoss, gan_step, pretrain_step
-from srgan.train.tensorboard_log import require_tensorboard
 
 
 def network_options(config: Config, section: str) -> dict:

@@ -12,11 +12,11 @@ from srgan.checkpoint import (
     checkpoint_prefix,
     generator_from_checkpoint,
 )
+from srgan.config import Config
 from srgan.files import file_sha256
-from srgan.inference.tiles import read_weights
+from srgan.inference.weights import read_weights
 from srgan.models.generator import Generator
-from srgan.train.config import Config
-from srgan.train.run_folder import RunPaths, read_stored, resume_target
+from srgan.run.folder import RunPaths, read_stored, resume_target
 
 
 def load_initial_weights(generator: Generator, source: str) -> None:

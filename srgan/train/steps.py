@@ -20,9 +20,9 @@ from srgan.models.losses import (
     discriminator_loss,
     generator_adversarial_loss,
 )
+from srgan.run.runtime import Runtime
 from srgan.train.averaging import WeightAverage
 from srgan.train.networks import Network
-from srgan.train.runtime import Runtime
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,8 @@ from srgan.checkpoint import (
     non_finite_weight,
     save_checkpoint,
 )
-from srgan.train.averaging import WeightAverage
-from srgan.train.config import Config, config_to_dict, upgrade_keys
-from srgan.train.metrics_log import NonFiniteLossError
-from srgan.train.networks import Network, load_optimizer_state
-from srgan.train.run_folder import (
+from srgan.config import Config, config_to_dict, upgrade_keys
+from srgan.run.folder import (
     RunFolderError,
     archive_folder,
     load_resume_checkpoint,
@@ -39,6 +36,9 @@ from srgan.train.run_folder import (
     prune_checkpoints,
     stored_checkpoints,
 )
+from srgan.run.metrics import NonFiniteLossError
+from srgan.train.averaging import WeightAverage
+from srgan.train.networks import Network, load_optimizer_state
 
 # Config keys that change what is logged, validated or kept, not what is computed: resuming
 # with other values still continues bit for bit.

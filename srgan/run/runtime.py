@@ -8,8 +8,8 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from srgan.config import ConfigError, RuntimeConfig
 from srgan.machine import PRECISIONS, amp_dtype, resolve_precision
-from srgan.train.config import ConfigError, RuntimeConfig
 
 
 @dataclass(frozen=True)

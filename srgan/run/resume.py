@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from srgan.checkpoint import checkpoint_prefix, parse_checkpoint_name
+from srgan.config import Config, config_to_dict, save_config
 from srgan.files import atomic_write_text
-from srgan.train.checkpoints import StageCheckpoints, report_config_changes, resume_changes
-from srgan.train.config import Config, config_to_dict, save_config
-from srgan.train.metrics_log import MetricsLog
-from srgan.train.run_folder import (
+from srgan.run.checkpoints import StageCheckpoints, report_config_changes, resume_changes
+from srgan.run.folder import (
     RunFolderError,
     RunPaths,
     archive_stage_records,
@@ -23,7 +22,8 @@ from srgan.train.run_folder import (
     resume_target,
     stage_records,
 )
-from srgan.train.runtime import Runtime
+from srgan.run.metrics import MetricsLog
+from srgan.run.runtime import Runtime
 
 if TYPE_CHECKING:  # loop.py, which defines Stage, calls this module
     from srgan.train.loop import Stage

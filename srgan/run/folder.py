@@ -247,8 +247,8 @@ def archive_stage_records(log_dir: Path, stage: str, destination: Path) -> None:
 
 
 def stage_records(log_dir: Path, stage: str) -> list[Path]:
-    """The sample strips (`srgan.train.samples`) and TensorBoard stream
-    (`srgan.train.tensorboard_log`)
+    """The sample strips (`srgan.run.samples`) and TensorBoard stream
+    (`srgan.run.tensorboard_log`)
     that runs of `stage` leave in `log_dir`."""
     records = sorted((Path(log_dir) / "samples").glob(f"{stage}_step*.png"))
     tensorboard = Path(log_dir) / "tensorboard" / stage

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from srgan.files import WriteError, atomic_write_text
-from srgan.train.plotting import plot_curves
+from srgan.run.plotting import plot_curves
 
 
 class NonFiniteLossError(RuntimeError):

@@ -1,24 +1,154 @@
-"""What values a config may hold: each key's range and the rules between keys, checked before
-any work. `ConfigError` names the key (e.g. `pretrain.lr`); the scripts turn it into a
-one-line message and exit code 2.
+"""Every config key: its default (the paper's, where the paper has one), and the values it may
+hold, checked before any work (`validate`). `ConfigError` names the key (e.g. `pretrain.lr`); the
+scripts turn it into a one-line message and exit code 2. Reading JSON into these dataclasses:
+`srgan.config.loading`.
 """
-
-from __future__ import annotations
 
 import json
 import math
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Literal
 
 from srgan.data.degradation import gaussian_sigma_problem
-
-if TYPE_CHECKING:  # annotations only: srgan.train.config imports this module
-    from srgan.train.config import Config, DataConfig, ModelConfig
+from srgan.models.generator import GeneratorSpec
 
 
 class ConfigError(ValueError):
     """A config value that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ModelConfig(GeneratorSpec):
+    """The generator's spec (scale, num_blocks, num_channels) plus the discriminator's width."""
+
+    discriminator_channels: int = 64
+
+    @property
+    def generator(self) -> GeneratorSpec:
+        return GeneratorSpec(self.scale, self.num_blocks, self.num_channels, self.upsample_blur)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train_dir: str = "data/DIV2K_train_HR"
+    valid_dir: str = "data/DIV2K_valid_HR"
+    # When true, the built-in sample images are written into train_dir/valid_dir if missing.
+    sample_data: bool = False
+    crop_size: int = 96
+    # Random crops drawn from each training image per epoch (1: an epoch is one crop per image).
+    crops_per_image: int = 1
+    degradation: Literal["bicubic", "gaussian"] = "bicubic"
+    gaussian_sigma: float = 1.5
+    # Validation images are centre-cropped to at most this size (0 = whole image) to bound time.
+    valid_max_size: int = 0
+    # Training and validation images of more pixels are skipped, told from the header before
+    # decoding: a safety bound (not in the paper), about 4x the largest DIV2K image. The value
+    # of srgan.data.images.MAX_IMAGE_PIXELS, not imported: `import srgan` must not need PIL.
+    max_image_pixels: int = 16_000_000
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    epochs: int = 200
+    batch_size: int = 16
+    lr: float = 1e-4
+    # Cosine decay to lr * final_lr_ratio over the run; "constant" is the paper's schedule.
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    final_lr_ratio: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    # "icnr": sub-pixel convolutions start as nearest-neighbour upsampling (Aitken, Ledig et
+    # al. 2017, arXiv 1707.02937), free of the checkerboard a random start gives; "default" is
+    # PyTorch's initialisation, as in the paper.
+    subpixel_init: Literal["default", "icnr"] = "default"
+    # Not in the paper: start from the weights of this checkpoint, export or shipped model
+    # (a fine-tune, e.g. into model.upsample_blur), "" = a random start. Its tensors must fit.
+    initial_generator: str = ""
+    validate_every: int = 10
+
+
+@dataclass(frozen=True)
+class LrPhase:
+    """A stretch of GAN training at one learning rate (the paper: 10^5 steps at 1e-4, then 1e-5)."""
+
+    epochs: int
+    lr: float
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    lr_phases: tuple[LrPhase, ...] = (LrPhase(epochs=50, lr=1e-4), LrPhase(epochs=50, lr=1e-5))
+    batch_size: int = 16
+    betas: tuple[float, float] = (0.9, 0.999)
+    # "auto": the best SRResNet checkpoint of this run's pretraining; or a path to a checkpoint.
+    pretrained_generator: str = "auto"
+    # The paper's content losses (Section 3.4): "vgg54" (SRGAN), "vgg22", or "mse" (SRGAN-MSE:
+    # the pixel MSE, so no VGG is built, loaded or downloaded).
+    content_loss: Literal["vgg54", "vgg22", "mse"] = "vgg54"
+    # "imagenet", "random" (smoke tests only), "auto" (imagenet if available, else random),
+    # or a path to a VGG19 state dict.
+    vgg_weights: str = "imagenet"
+    # The paper rescales VGG feature maps by 1/12.75 to match the MSE loss's scale.
+    content_scale: float = 1 / 12.75
+    content_weight: float = 1.0
+    # Not in the paper: a pixel MSE term that keeps short GAN runs from collapsing (0 = paper).
+    pixel_weight: float = 1.0
+    adversarial_weight: float = 1e-3
+    # The discriminator's learning rate is the phase's lr times this (the paper: 1, the same
+    # rate for both). Above 1 the discriminator adapts faster than the generator moves, as in
+    # the two time-scale update rule (Heusel et al. 2017).
+    discriminator_lr_factor: float = 1.0
+    # Not in the paper, each off by default. An exponential moving average of the generator's
+    # weights with this decay (BasicSR's SRGAN/ESRGAN: 0.999) is what validation, `_best`,
+    # `_final` and exports hold; 0: no average, the trained weights themselves.
+    generator_ema_decay: float = 0.0
+    # The discriminator trains alone for this many steps before the generator gets any update.
+    discriminator_warmup_steps: int = 0
+    # The adversarial weight rises linearly from 0 over this many steps (after the warm-up).
+    adversarial_ramp_steps: int = 0
+    # The generator's BatchNorm layers use their running statistics, as at test time.
+    freeze_generator_batchnorm: bool = False
+    # With an average kept, validation also scores the trained generator (valid_trained/* in
+    # the metrics): twice the validation time.
+    validate_trained_generator: bool = False
+    validate_every: int = 5
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # "auto": bf16 autocast where the device runs it natively, else fp32.
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    channels_last: bool = True
+    compile: bool = False
+    sync_batchnorm: bool = False
+    log_every: int = 50
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    # Validation pictures in logs/<name>/samples/: the newest N strips, plus the first (0: none).
+    keep_samples: int = 10
+    # Also log to logs/<name>/tensorboard/<stage>/ (needs the optional tensorboard package).
+    tensorboard: bool = False
+    # Deterministic kernels where PyTorch has them (CUDA: no cuDNN autotuning, a fixed cuBLAS
+    # workspace); a warning names an operation that has none.
+    deterministic: bool = False
+    # Several processes (torchrun): "auto" is NCCL on CUDA, gloo on the CPU.
+    distributed_backend: Literal["auto", "nccl", "gloo"] = "auto"
+    # How long ranks wait in a collective, e.g. while rank 0 validates (NCCL's own default,
+    # 10 minutes, is shorter than a full-size DIV2K validation with NIQE on the CPU).
+    distributed_timeout_minutes: float = 60.0
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "srgan"
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    gan: GanConfig = field(default_factory=GanConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
 
 # Upper bounds no real run comes near (the paper: batch 16, 96 px crops, lr 1e-4, a 64-wide

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from srgan.train.config import ConfigError
+from srgan.config import ConfigError
 
 
 def require_tensorboard() -> None:

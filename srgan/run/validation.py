@@ -2,7 +2,7 @@
 
 `validate` runs `srgan.eval.protocol` itself, so its PSNR/SSIM, NIQE and grid score equal
 scripts/evaluate.py's for the same weights and images. `Monitors` sends a stage's progress
-where people look at it besides metrics.jsonl: sample pictures (`srgan.train.samples`) and,
+where people look at it besides metrics.jsonl: sample pictures (`srgan.run.samples`) and,
 optionally, TensorBoard.
 """
 
@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from srgan.config import Config
 from srgan.eval.protocol import (
     EvalImage,
     bicubic_upscale,
@@ -21,8 +22,7 @@ from srgan.eval.protocol import (
     mean_metrics,
     model_upscaler,
 )
-from srgan.train.config import Config
-from srgan.train.samples import SampleStrips
+from srgan.run.samples import SampleStrips
 
 
 class ValidationAborted(Exception):
@@ -112,7 +112,7 @@ class Monitors:
                 log_dir / "samples", images, config.model.scale, config.runtime.keep_samples
             )
         if config.runtime.tensorboard:
-            from srgan.train.tensorboard_log import TensorBoardLog
+            from srgan.run.tensorboard_log import TensorBoardLog
 
             self.tensorboard = TensorBoardLog(log_dir, stage, first_step)
 

@@ -15,7 +15,7 @@ from types import FrameType
 import torch
 import torch.distributed as dist
 
-from srgan.train.runtime import Runtime
+from srgan.run.runtime import Runtime
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 

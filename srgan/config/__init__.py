@@ -1,0 +1,40 @@
+"""The run's config: every key with its default and allowed values (`schema`), read from JSON
+(`loading`)."""
+
+from srgan.config.loading import (
+    RENAMED_KEYS,
+    config_to_dict,
+    load_config,
+    parse_override,
+    save_config,
+    upgrade_keys,
+)
+from srgan.config.schema import (
+    Config,
+    ConfigError,
+    DataConfig,
+    GanConfig,
+    LrPhase,
+    ModelConfig,
+    PretrainConfig,
+    RuntimeConfig,
+    validate,
+)
+
+__all__ = [
+    "RENAMED_KEYS",
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "GanConfig",
+    "LrPhase",
+    "ModelConfig",
+    "PretrainConfig",
+    "RuntimeConfig",
+    "config_to_dict",
+    "load_config",
+    "parse_override",
+    "save_config",
+    "upgrade_keys",
+    "validate",
+]
