@@ -138,8 +138,8 @@ def test_timed_networks_are_built_with_each_variants_options() -> None:
         (group,) = network.optimizer.param_groups
         assert (group["fused"], group["foreach"]) == (variant.fused_adam, not variant.fused_adam)
         assert group["lr"] == LEARNING_RATE and group["betas"] == (0.9, 0.999)
-        assert network.module is network.frozen is network.bare  # not compiled
-        weights = [p for p in network.bare.parameters() if p.dim() == 4]
+        assert network.ddp is network.compiled is network.model  # not compiled
+        weights = [p for p in network.model.parameters() if p.dim() == 4]
         layouts = {p.is_contiguous(memory_format=torch.channels_last) for p in weights}
         assert layouts == {variant.channels_last}
 

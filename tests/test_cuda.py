@@ -14,10 +14,11 @@ from srgan.inference.tiles import upscale_tensor
 from srgan.machine import bf16_native
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.models.losses import ContentLoss
+from srgan.models.losses import ContentLoss, GanLosses
+from srgan.run.resume import load_optimizer_state
 from srgan.run.runtime import Runtime, setup_runtime
-from srgan.train.networks import Network, load_optimizer_state
-from srgan.train.steps import Batch, Degradation, GanLoss, gan_step, prepare_batch, pretrain_step
+from srgan.train.networks import Network
+from srgan.train.steps import Batch, Degradation, gan_step, prepare_batch, pretrain_step
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -71,7 +72,7 @@ def test_steps_with_mixed_precision_give_finite_losses(
         losses = pretrain_step(generator_network, runtime, batch(runtime, seed))
         assert torch.isfinite(losses["pixel"]), losses
     for seed in range(3):
-        loss = GanLoss(content_loss)
+        loss = GanLosses(content_loss)
         losses = gan_step(
             generator_network, discriminator_network, loss, runtime, batch(runtime, seed)
         )

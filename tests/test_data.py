@@ -15,8 +15,9 @@ from srgan.config import load_config
 from srgan.data.crops import CropPlan, TrainCrops, load_images
 from srgan.data.degradation import degrade_batch
 from srgan.models.generator import Generator
+from srgan.run.folder import RunPaths
 from srgan.run.runtime import Runtime
-from srgan.train.loop import RunPaths, Stage, run_stage
+from srgan.train.loop import Stage, run_stage
 from srgan.train.networks import Network
 from srgan.train.steps import Batch
 

@@ -215,7 +215,7 @@ def train_and_save_ranks() -> None:
 
     def run_stage_and_save(stage: Stage, **kwargs: Any) -> dict:
         result = run_stage(stage, **kwargs)
-        states = {name: network.bare.state_dict() for name, network in stage.networks.items()}
+        states = {name: network.model.state_dict() for name, network in stage.networks.items()}
         torch.save(states, kwargs["paths"].log_dir / f"rank{kwargs['runtime'].rank}.pt")
         return result
 

@@ -18,7 +18,7 @@ from srgan.eval.grid_score import grid_score
 from srgan.eval.niqe import image_niqe
 from srgan.eval.protocol import load_validation_images
 from srgan.inference.weights import load_generator
-from srgan.run.validation import validate
+from srgan.run.validation import validate_generator
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_training_validation_reports_the_same_niqe_and_grid(evaluated) -> None:
     folder, checkpoint, out = evaluated
     model = json.loads((out / "results.json").read_text())["results"]["Mixed"][checkpoint.stem]
     images = load_validation_images(folder, scale=4)
-    scores = validate(load_generator(checkpoint), images, 4, torch.device("cpu")).scores
+    scores = validate_generator(load_generator(checkpoint), images, 4, torch.device("cpu")).scores
     assert scores["valid/niqe"] == pytest.approx(model["niqe"], abs=1e-12)
     assert scores["valid/grid_percent"] == pytest.approx(model["grid_percent"], abs=1e-10)
     assert scores["valid/psnr_y"] == pytest.approx(model["psnr_y"], abs=1e-9)

@@ -13,7 +13,7 @@ from srgan.checkpoint import load_checkpoint, save_checkpoint
 from srgan.eval.panels import PANEL_GAP
 from srgan.eval.protocol import load_validation_images
 from srgan.inference.weights import load_generator
-from srgan.run.validation import bicubic_reference, validate
+from srgan.run.validation import bicubic_reference, validate_generator
 
 
 def test_evaluate_checkpoint_writes_results_images_and_comparisons(
@@ -101,7 +101,7 @@ def test_validation_scores_equal_evaluate_py_on_a_folder_with_a_gray_image(
 
     images = load_validation_images(folder, scale=4)
     assert [image.hr_image.ndim for image in images] == [3, 2]
-    scores = validate(load_generator(checkpoint), images, 4, torch.device("cpu")).scores
+    scores = validate_generator(load_generator(checkpoint), images, 4, torch.device("cpu")).scores
     assert scores["valid/psnr_y"] == pytest.approx(evaluated["psnr_y"], abs=1e-9)
     assert scores["valid/ssim_y"] == pytest.approx(evaluated["ssim_y"], abs=1e-12)
     assert scores["valid/grid_percent"] == pytest.approx(evaluated["grid_percent"], abs=1e-10)

@@ -12,7 +12,6 @@ from conftest import TINY_RUN_NAME, run_in_process
 from test_gan_options import GAN_PREFIX, gan_args  # noqa: F401 (a fixture)
 from test_resume import write_generator_checkpoint
 from test_steps import CPU_FP32, fixed_batch, parameters_of, tiny_networks, unchanged
-from torch import nn
 
 from srgan.benchmark.device_checks import state_differences
 from srgan.checkpoint import CheckpointError, check_spec, generator_from_checkpoint
@@ -21,11 +20,12 @@ from srgan.eval.protocol import make_eval_image
 from srgan.inference.export import export_safetensors
 from srgan.inference.weights import load_generator
 from srgan.models.generator import Generator, GeneratorSpec, icnr_init_
-from srgan.run.validation import validate
+from srgan.models.losses import AdversarialLoss, GanLosses, PixelContentLoss
+from srgan.run.validation import validate_generator
 from srgan.train.averaging import WeightAverage
 from srgan.train.networks import Network
 from srgan.train.stages import freeze_batchnorm, pretrain, train_gan
-from srgan.train.steps import GanLoss, gan_step
+from srgan.train.steps import gan_step
 
 MSE = ["--set", "gan.content_loss=mse", "--set", "gan.pixel_weight=0"]
 
@@ -58,54 +58,51 @@ def test_the_average_moves_by_one_minus_decay_and_copies_counters() -> None:
 
 def test_the_gan_step_updates_the_average_after_the_generator() -> None:
     generator, discriminator = plain_networks(0)
-    average = WeightAverage.of(generator.bare, decay=0.5)
-    before = parameters_of(generator.bare)
-    loss = GanLoss(content=nn.MSELoss())
+    average = WeightAverage.of(generator.model, decay=0.5)
+    before = parameters_of(generator.model)
+    loss = GanLosses(PixelContentLoss())
     gan_step(generator, discriminator, loss, CPU_FP32, fixed_batch(1), average=average)
     for name, parameter in average.model.named_parameters():
-        expected = (before[name] + dict(generator.bare.named_parameters())[name]) / 2
+        expected = (before[name] + dict(generator.model.named_parameters())[name]) / 2
         torch.testing.assert_close(parameter, expected, rtol=0, atol=1e-6)
 
 
 def test_warm_up_trains_the_discriminator_only_then_both() -> None:
     generator, discriminator = plain_networks(0)
-    loss = GanLoss(content=nn.MSELoss(), discriminator_warmup_steps=2)
-    generator_before = parameters_of(generator.bare)
-    discriminator_before = parameters_of(discriminator.bare)
+    loss = GanLosses(PixelContentLoss(), adversarial=AdversarialLoss(warmup_steps=2))
+    generator_before = parameters_of(generator.model)
+    discriminator_before = parameters_of(discriminator.model)
     gan_step(generator, discriminator, loss, CPU_FP32, fixed_batch(1, step=1))
-    assert unchanged(generator.bare, generator_before)
-    assert not unchanged(discriminator.bare, discriminator_before)
+    assert unchanged(generator.model, generator_before)
+    assert not unchanged(discriminator.model, discriminator_before)
     gan_step(generator, discriminator, loss, CPU_FP32, fixed_batch(1, step=2))
-    assert not unchanged(generator.bare, generator_before)
+    assert not unchanged(generator.model, generator_before)
 
 
 def test_the_adversarial_weight_ramps_from_zero_after_the_warm_up() -> None:
-    loss = GanLoss(
-        content=nn.MSELoss(),
-        adversarial_weight=1e-3,
-        discriminator_warmup_steps=10,
-        adversarial_ramp_steps=100,
-    )
-    weights = [loss.adversarial_weight_at(step) for step in (0, 10, 60, 110, 500)]
+    loss = AdversarialLoss(weight=1e-3, warmup_steps=10, ramp_steps=100)
+    weights = [loss.weight_at(step) for step in (0, 10, 60, 110, 500)]
     assert weights == pytest.approx([0, 0, 5e-4, 1e-3, 1e-3])
-    assert GanLoss(content=nn.MSELoss()).adversarial_weight_at(0) == 1e-3  # the paper
+    assert AdversarialLoss().weight_at(0) == 1e-3  # the paper
 
 
 def test_frozen_batchnorm_keeps_its_statistics_through_steps_and_validation() -> None:
     generator, discriminator = plain_networks(0)
-    freeze_batchnorm(generator.bare)
-    statistics = {k: v.clone() for k, v in generator.bare.state_dict().items() if "running" in k}
-    loss = GanLoss(content=nn.MSELoss())
+    freeze_batchnorm(generator.model)
+    statistics = {k: v.clone() for k, v in generator.model.state_dict().items() if "running" in k}
+    loss = GanLosses(PixelContentLoss())
     gan_step(generator, discriminator, loss, CPU_FP32, fixed_batch(1))
     image = make_eval_image(
         "a", np.random.default_rng(0).integers(0, 256, (32, 32, 3), np.uint8), 4
     )
-    validate(generator.bare, [image], 4, torch.device("cpu"))  # restores each layer's own mode
+    validate_generator(
+        generator.model, [image], 4, torch.device("cpu")
+    )  # restores each layer's own mode
     gan_step(generator, discriminator, loss, CPU_FP32, fixed_batch(2))
-    after = generator.bare.state_dict()
+    after = generator.model.state_dict()
     assert all(torch.equal(after[k], v) for k, v in statistics.items())
-    assert generator.bare.training  # the rest of the network still trains
-    assert not any(p.grad is None for p in generator.bare.parameters())
+    assert generator.model.training  # the rest of the network still trains
+    assert not any(p.grad is None for p in generator.model.parameters())
 
 
 def test_icnr_starts_each_sub_pixel_convolution_as_nearest_neighbour() -> None:

@@ -16,8 +16,11 @@ from srgan.checkpoint import load_checkpoint, non_finite_weight
 from srgan.config import load_config
 from srgan.data.crops import TrainCrops, load_images
 from srgan.models.generator import Generator
+from srgan.run.folder import RunPaths
+from srgan.run.metrics import NonFiniteLossError
 from srgan.run.runtime import Runtime
-from srgan.train.loop import Interrupted, NonFiniteLossError, RunPaths, Stage, run_stage
+from srgan.run.signals import Interrupted
+from srgan.train.loop import Stage, run_stage
 from srgan.train.networks import Network
 from srgan.train.stages import pretrain
 from srgan.train.steps import Batch, pretrain_step

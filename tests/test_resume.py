@@ -31,12 +31,13 @@ from srgan.data.crops import TrainCrops, load_images
 from srgan.eval.protocol import load_validation_images
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.models.losses import ContentLoss
-from srgan.run.folder import resumable_checkpoints
+from srgan.models.losses import ContentLoss, GanLosses
+from srgan.run.checkpoints import resumable_checkpoints
+from srgan.run.folder import RunPaths
 from srgan.run.runtime import Runtime
-from srgan.train.loop import RunPaths, Stage, run_stage
+from srgan.train.loop import Stage, run_stage
 from srgan.train.networks import Network
-from srgan.train.steps import Batch, GanLoss, gan_step, pretrain_step
+from srgan.train.steps import Batch, gan_step, pretrain_step
 
 # 20 epochs of one step each (3 tiny images, batch 2); the GAN's learning rate drops after 10.
 # The last few steps are a margin: on a busy machine the signal may land steps after its aim.
@@ -293,7 +294,7 @@ def test_training_draws_nothing_from_global_rngs(
     def step_fn(batch: Batch) -> dict[str, torch.Tensor]:
         if stage_name == "pretrain":
             return pretrain_step(networks["generator"], runtime, batch)
-        return gan_step(*networks.values(), GanLoss(content_losses["vgg22"]), runtime, batch)
+        return gan_step(*networks.values(), GanLosses(content_losses["vgg22"]), runtime, batch)
 
     stage = Stage(
         name=stage_name,

@@ -72,7 +72,7 @@ def test_many_bad_metrics_lines_make_one_warning_and_a_resume_drops_them(tmp_pat
     ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        MetricsLog(path, "pretrain", enabled=True).truncate_after(2)  # what a resume does
+        MetricsLog(path, "pretrain").truncate_after(2)  # what a resume does
     assert read_with_warnings(path) == (ROWS[:2], [])
 
 

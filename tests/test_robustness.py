@@ -28,7 +28,9 @@ from srgan.checkpoint import (
 from srgan.commands.common import resume_command
 from srgan.data.crops import load_images
 from srgan.eval.protocol import load_validation_images
-from srgan.run.folder import ORPHAN_SECONDS, find_resume_checkpoint, prune_checkpoints
+from srgan.run.checkpoints import prune_checkpoints
+from srgan.run.folder import ORPHAN_SECONDS
+from srgan.run.resume import find_resume_checkpoint
 from srgan.train.stages import pretrain, train_gan
 
 PREFIX = "srresnet_x4_tiny"

@@ -21,10 +21,11 @@ from srgan.eval.protocol import load_validation_images
 from srgan.files import WriteError
 from srgan.inference.export import export_safetensors
 from srgan.models.generator import Generator
-from srgan.run.folder import LOCK_NAME, RunLock
+from srgan.run.folder import LOCK_NAME, RunLock, RunPaths
 from srgan.run.metrics import MetricsLog
 from srgan.run.runtime import Runtime
-from srgan.train.loop import Interrupted, RunPaths, Stage, run_stage
+from srgan.run.signals import Interrupted
+from srgan.train.loop import Stage, run_stage
 from srgan.train.networks import Network
 from srgan.train.stages import pretrain, train_gan
 from srgan.train.steps import pretrain_step
@@ -145,7 +146,7 @@ def test_a_full_disk_is_one_line_naming_the_file_the_cause_and_the_last_good_che
 
 def test_metrics_write_failure_is_a_write_error(tmp_path: Path) -> None:
     (tmp_path / "not_a_folder").write_text("")
-    log = MetricsLog(tmp_path / "not_a_folder" / "metrics.jsonl", "pretrain", enabled=True)
+    log = MetricsLog(tmp_path / "not_a_folder" / "metrics.jsonl", "pretrain")
     with pytest.raises(WriteError, match=r"could not write .*metrics.jsonl: file exists$"):
         log.write(1, 1.0, {"loss/pixel": 0.1})
 

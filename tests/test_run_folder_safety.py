@@ -15,7 +15,7 @@ import torch
 from conftest import TINY_RUN_NAME, run_in_process
 from test_robustness import write_step_checkpoints
 
-from srgan.run.folder import prune_checkpoints, stored_checkpoints
+from srgan.run.checkpoints import prune_checkpoints, stored_checkpoints
 from srgan.run.metrics import MetricsLog, read_metrics
 from srgan.train.stages import pretrain
 
@@ -237,7 +237,7 @@ def test_a_metrics_line_that_is_not_a_row_is_skipped_with_a_warning(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert read_metrics(path) == rows
-        MetricsLog(path, "pretrain", enabled=True).truncate_after(2)  # what a resume does
+        MetricsLog(path, "pretrain").truncate_after(2)  # what a resume does
     assert read_metrics(path) == rows[:2]
     messages = [str(warning.message) for warning in caught]
     skipped = (

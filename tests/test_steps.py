@@ -15,14 +15,13 @@ from torch import nn
 from srgan.data.degradation import degrade_batch
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.models.losses import ContentLoss, discriminator_loss
+from srgan.models.losses import ContentLoss, GanLosses, discriminator_loss
 from srgan.run.metrics import MetricsLog
 from srgan.run.runtime import Runtime
 from srgan.train.networks import Network, build_network
 from srgan.train.steps import (
     Batch,
     Degradation,
-    GanLoss,
     gan_step,
     prepare_batch,
     pretrain_step,
@@ -78,7 +77,7 @@ def run_gan_step(
         torch.optim.Adam(discriminator.parameters(), lr=discriminator_lr),
         CPU_FP32.grad_scaler(),
     )
-    loss = GanLoss(content=content_loss)
+    loss = GanLosses(content_loss)
     return gan_step(generator_network, discriminator_network, loss, CPU_FP32, batch)
 
 
@@ -164,23 +163,23 @@ class Recorder(nn.Module):
 
 
 def test_each_discriminator_handle_serves_its_pass(content_loss: ContentLoss) -> None:
-    """The generator's adversarial term goes through `frozen`, the D update through `module`."""
+    """The generator's adversarial term goes through `compiled`, the D update through `ddp`."""
     generator, discriminator = tiny_networks(2)
     calls: list[str] = []
     generator_network = Network.plain(
         generator, torch.optim.Adam(generator.parameters(), lr=1e-3), CPU_FP32.grad_scaler()
     )
     discriminator_network = Network(
-        module=Recorder(discriminator, "module", calls),
-        frozen=Recorder(discriminator, "frozen", calls),
-        bare=discriminator,
+        ddp=Recorder(discriminator, "ddp", calls),
+        compiled=Recorder(discriminator, "compiled", calls),
+        model=discriminator,
         optimizer=torch.optim.Adam(discriminator.parameters(), lr=1e-3),
         scaler=CPU_FP32.grad_scaler(),
     )
     gan_step(
-        generator_network, discriminator_network, GanLoss(content_loss), CPU_FP32, fixed_batch(3)
+        generator_network, discriminator_network, GanLosses(content_loss), CPU_FP32, fixed_batch(3)
     )
-    assert [call.split(":")[0] for call in calls] == ["frozen", "module", "module"]
+    assert [call.split(":")[0] for call in calls] == ["compiled", "ddp", "ddp"]
 
 
 def test_compiled_training_uses_the_compiled_discriminator_for_every_pass(
@@ -201,17 +200,17 @@ def test_compiled_training_uses_the_compiled_discriminator_for_every_pass(
     )
     generator = build_network(compiled_generator, CPU_FP32, compile=True)
     discriminator = build_network(compiled_discriminator, CPU_FP32, compile=True)
-    assert isinstance(discriminator.frozen, torch._dynamo.eval_frame.OptimizedModule)
-    assert discriminator.frozen is discriminator.module
-    assert discriminator.bare is compiled_discriminator
+    assert isinstance(discriminator.compiled, torch._dynamo.eval_frame.OptimizedModule)
+    assert discriminator.compiled is discriminator.ddp
+    assert discriminator.model is compiled_discriminator
 
     eager = [build_network(m, CPU_FP32) for m in (eager_generator, eager_discriminator)]
     for network in (generator, discriminator, *eager):
         for group in network.optimizer.param_groups:
             group["lr"] = 1e-3
     batch = fixed_batch(4)
-    compiled_losses = gan_step(generator, discriminator, GanLoss(content_loss), CPU_FP32, batch)
-    eager_losses = gan_step(*eager, GanLoss(content_loss), CPU_FP32, batch)
+    compiled_losses = gan_step(generator, discriminator, GanLosses(content_loss), CPU_FP32, batch)
+    eager_losses = gan_step(*eager, GanLosses(content_loss), CPU_FP32, batch)
     for name, value in eager_losses.items():
         torch.testing.assert_close(compiled_losses[name], value, rtol=1e-4, atol=1e-5, msg=name)
 
@@ -223,7 +222,7 @@ def test_fp16_skipped_steps_are_counted_and_a_run_skipping_all_is_reported(
     step reports it and the metrics log counts it (GradScaler runs on the CPU too)."""
     torch.manual_seed(0)
     generator = Generator(scale=SCALE, num_blocks=2, num_channels=8).train()
-    scaler = torch.amp.GradScaler("cpu", enabled=True)
+    scaler = torch.amp.GradScaler("cpu")
     network = Network.plain(generator, torch.optim.Adam(generator.parameters()), scaler)
     batch = fixed_batch(5)
     before = parameters_of(generator)
@@ -236,7 +235,7 @@ def test_fp16_skipped_steps_are_counted_and_a_run_skipping_all_is_reported(
     )
     assert overflowing.item() == 1.0 and unchanged(generator, before)
 
-    log = MetricsLog(Path("unused.jsonl"), "pretrain", enabled=False)
+    log = MetricsLog(Path("unused.jsonl"), "pretrain")
     for skipped in (1.0, 1.0, 1.0):
         log.add({"pixel": torch.tensor(0.1), "skipped_generator": torch.tensor(skipped)})
     metrics = log.summarize(3, "nothing was saved")

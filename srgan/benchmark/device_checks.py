@@ -19,10 +19,10 @@ from srgan.eval.protocol import model_upscaler
 from srgan.inference.weights import load_generator
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.models.losses import ContentLoss
+from srgan.models.losses import ContentLoss, GanLosses
 from srgan.run.runtime import Runtime
 from srgan.train.networks import build_network
-from srgan.train.steps import Degradation, GanLoss, gan_step, prepare_batch, pretrain_step
+from srgan.train.steps import Degradation, gan_step, prepare_batch, pretrain_step
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def count_host_syncs(runtime: Runtime, sizes: dict, steps: int = 5) -> Finding:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the random-weights notice
         content = ContentLoss(layer="vgg54", weights="random").to(runtime.device)
-    loss = GanLoss(content)
+    loss = GanLosses(content)
     shape = (sizes["batch_size"], 3, sizes["crop_size"], sizes["crop_size"])
     hr_uint8 = torch.randint(0, 256, shape, dtype=torch.uint8).pin_memory()
     steps_of = {

@@ -98,7 +98,7 @@ def adam_network(module: torch.nn.Module, runtime: Runtime) -> Network:
     training step. The multi-tensor Adam on every device: its state has the same size as the
     fused one's."""
     network = build_network(module, runtime, fused_adam=False)
-    for parameter in network.bare.parameters():
+    for parameter in network.model.parameters():
         parameter.grad = torch.zeros_like(parameter)
     network.optimizer.step()
     return network

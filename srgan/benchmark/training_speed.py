@@ -39,10 +39,10 @@ from srgan.data.images import read_image
 from srgan.machine import amp_dtype, cpu_cores
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator, GeneratorSpec
-from srgan.models.losses import ContentLoss
+from srgan.models.losses import ContentLoss, GanLosses
 from srgan.run.runtime import Runtime
 from srgan.train.networks import Network, build_network
-from srgan.train.steps import Batch, Degradation, GanLoss, gan_step, prepare_batch, pretrain_step
+from srgan.train.steps import Batch, Degradation, gan_step, prepare_batch, pretrain_step
 
 PIPELINE_BATCHES = 20  # batches per timed call of the in-RAM pipeline
 # The timed steps' learning rate: small, so that the weights change as in training.
@@ -235,7 +235,7 @@ def training_call(
         variant,
     )
     memory_format = torch.channels_last if variant.channels_last else torch.contiguous_format
-    loss = GanLoss(content=copy.deepcopy(content_loss).to(device, memory_format=memory_format))
+    loss = GanLosses(copy.deepcopy(content_loss).to(device, memory_format=memory_format))
     return lambda: gan_step(generator, discriminator, loss, runtime, batch)
 
 

@@ -8,6 +8,7 @@ from srgan.config.loading import (
     parse_override,
     save_config,
     upgrade_keys,
+    with_defaults,
 )
 from srgan.config.schema import (
     Config,
@@ -18,7 +19,7 @@ from srgan.config.schema import (
     ModelConfig,
     PretrainConfig,
     RuntimeConfig,
-    validate,
+    check_config,
 )
 
 __all__ = [
@@ -36,5 +37,6 @@ __all__ = [
     "parse_override",
     "save_config",
     "upgrade_keys",
-    "validate",
+    "with_defaults",
+    "check_config",
 ]

@@ -12,7 +12,7 @@ import types
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from srgan.config.schema import Config, ConfigError, validate
+from srgan.config.schema import Config, ConfigError, check_config
 from srgan.files import atomic_write_text
 
 # Keys that were renamed: older configs and checkpoints still use the old name, read as the new.
@@ -33,6 +33,23 @@ def upgrade_keys(values: dict) -> dict:
                 raise ConfigError(f"{section}.{old}: is the old name of {section}.{new}; use one")
             part[new] = part.pop(old)
     return values
+
+
+def with_defaults(values: dict) -> dict:
+    """A stored config dict (renamed keys upgraded) with the keys added since it was saved set
+    to their defaults, which keep the behaviour of before they existed: a resume compares
+    like with like."""
+    return _merge(config_to_dict(Config()), upgrade_keys(values))
+
+
+def _merge(defaults: dict, values: dict) -> dict:
+    merged = dict(defaults)
+    for key, value in values.items():
+        known = defaults.get(key)
+        merged[key] = (
+            _merge(known, value) if isinstance(known, dict) and isinstance(value, dict) else value
+        )
+    return merged
 
 
 def _convert(value: Any, annotation: Any, key: str) -> Any:
@@ -119,7 +136,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 def load_config(
     path: str | Path | None, overrides: list[str] = (), check_paths: bool = True
 ) -> Config:
-    """Read a JSON config (defaults when `path` is None), apply `--set` overrides, validate."""
+    """Read a JSON config (defaults when `path` is None), apply `--set` overrides, check."""
     values: dict = {}
     if path is not None:
         path = Path(path)
@@ -145,7 +162,7 @@ def load_config(
                 raise ConfigError(f"--set {override}: {key} is not a section")
         target[keys[-1]] = value
     config = _build(Config, values, "")
-    validate(config, check_paths)
+    check_config(config, check_paths)
     return config
 
 

@@ -1,7 +1,7 @@
-"""Every config key: its default (the paper's, where the paper has one), and the values it may
-hold, checked before any work (`validate`). `ConfigError` names the key (e.g. `pretrain.lr`); the
-scripts turn it into a one-line message and exit code 2. Reading JSON into these dataclasses:
-`srgan.config.loading`.
+"""Every config key: its default (the paper's, where the paper has one) and the values it may
+hold, checked before any work (`check_config`). `ConfigError` names the key (e.g.
+`pretrain.lr`); the scripts turn it into a one-line message and exit code 2. Reading JSON into
+these dataclasses: `srgan.config.loading`.
 """
 
 import json
@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Literal
 
 from srgan.data.degradation import gaussian_sigma_problem
+from srgan.models.discriminator import DISCRIMINATOR_CHANNELS, DISCRIMINATORS
 from srgan.models.generator import GeneratorSpec
+from srgan.models.losses import ADVERSARIAL_WEIGHT, CONTENT_LOSSES, CONTENT_WEIGHT, FEATURE_SCALE
 
 
 class ConfigError(ValueError):
@@ -21,9 +23,11 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ModelConfig(GeneratorSpec):
-    """The generator's spec (scale, num_blocks, num_channels) plus the discriminator's width."""
+    """The generator's spec (scale, num_blocks, num_channels) plus the discriminator's."""
 
-    discriminator_channels: int = 64
+    # A name in srgan.models.discriminator.DISCRIMINATORS ("srgan": the paper's).
+    discriminator: str = "srgan"
+    discriminator_channels: int = DISCRIMINATOR_CHANNELS
 
     @property
     def generator(self) -> GeneratorSpec:
@@ -83,18 +87,18 @@ class GanConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     # "auto": the best SRResNet checkpoint of this run's pretraining; or a path to a checkpoint.
     pretrained_generator: str = "auto"
-    # The paper's content losses (Section 3.4): "vgg54" (SRGAN), "vgg22", or "mse" (SRGAN-MSE:
-    # the pixel MSE, so no VGG is built, loaded or downloaded).
-    content_loss: Literal["vgg54", "vgg22", "mse"] = "vgg54"
+    # A name in srgan.models.losses.CONTENT_LOSSES; the paper's (Section 3.4): "vgg54" (SRGAN),
+    # "vgg22", or "mse" (SRGAN-MSE: the pixel MSE, so no VGG is built, loaded or downloaded).
+    content_loss: str = "vgg54"
     # "imagenet", "random" (smoke tests only), "auto" (imagenet if available, else random),
     # or a path to a VGG19 state dict.
     vgg_weights: str = "imagenet"
     # The paper rescales VGG feature maps by 1/12.75 to match the MSE loss's scale.
-    content_scale: float = 1 / 12.75
-    content_weight: float = 1.0
+    content_scale: float = FEATURE_SCALE
+    content_weight: float = CONTENT_WEIGHT
     # Not in the paper: a pixel MSE term that keeps short GAN runs from collapsing (0 = paper).
     pixel_weight: float = 1.0
-    adversarial_weight: float = 1e-3
+    adversarial_weight: float = ADVERSARIAL_WEIGHT
     # The discriminator's learning rate is the phase's lr times this (the paper: 1, the same
     # rate for both). Above 1 the discriminator adapts faster than the generator moves, as in
     # the two time-scale update rule (Heusel et al. 2017).
@@ -175,7 +179,7 @@ def _require_at_most(value: float, maximum: float, key: str) -> None:
     _require(value <= maximum, key, f"must be at most {maximum:,}, got {value:,}")
 
 
-def validate(config: Config, check_paths: bool) -> None:
+def check_config(config: Config, check_paths: bool) -> None:
     """Raise `ConfigError` naming the first key whose value no run can use."""
     _validate_model(config.model)
     _validate_data(config.data, config.model.scale)
@@ -186,42 +190,9 @@ def validate(config: Config, check_paths: bool) -> None:
         _require(stage.validate_every >= 1, f"{section}.validate_every", "must be >= 1")
         for i, beta in enumerate(stage.betas):
             _require(0 <= beta < 1, f"{section}.betas[{i}]", f"must be in [0, 1), got {beta}")
-    _validate_schedule("pretrain", config.pretrain.epochs, config.pretrain.lr)
-    _require(
-        not (config.pretrain.initial_generator and config.pretrain.subpixel_init == "icnr"),
-        "pretrain.subpixel_init",
-        '"icnr" initialises the weights that pretrain.initial_generator replaces: choose one',
-    )
-    ratio = config.pretrain.final_lr_ratio
-    _require(0 < ratio <= 1, "pretrain.final_lr_ratio", "must be in (0, 1]")
-    _require(len(config.gan.lr_phases) >= 1, "gan.lr_phases", "needs at least one phase")
-    for i, phase in enumerate(config.gan.lr_phases):
-        _validate_schedule(f"gan.lr_phases[{i}]", phase.epochs, phase.lr)
-    for name in ("content_scale", "content_weight", "pixel_weight", "adversarial_weight"):
-        _require(getattr(config.gan, name) >= 0, f"gan.{name}", "must be >= 0")
-    factor = config.gan.discriminator_lr_factor
-    _require(factor > 0, "gan.discriminator_lr_factor", f"must be positive, got {factor}")
-    _require_at_most(factor, 1000, "gan.discriminator_lr_factor")
-    decay = config.gan.generator_ema_decay
-    _require(0 <= decay < 1, "gan.generator_ema_decay", f"must be in [0, 1), got {decay}")
-    _require(
-        decay > 0 or not config.gan.validate_trained_generator,
-        "gan.validate_trained_generator",
-        "needs gan.generator_ema_decay > 0 (without an average the trained generator is the one "
-        "validated)",
-    )
-    for name in ("discriminator_warmup_steps", "adversarial_ramp_steps"):
-        steps = getattr(config.gan, name)
-        _require(steps >= 0, f"gan.{name}", f"must be >= 0, got {steps}")
-        _require_at_most(steps, MAX_EPOCHS, f"gan.{name}")
-    runtime = config.runtime
-    _require(runtime.log_every >= 1, "runtime.log_every", "must be >= 1")
-    _require(runtime.checkpoint_every >= 1, "runtime.checkpoint_every", "must be >= 1")
-    _require(runtime.keep_checkpoints >= 1, "runtime.keep_checkpoints", "must be >= 1")
-    _require(runtime.keep_samples >= 0, "runtime.keep_samples", "must be >= 0")
-    timeout = runtime.distributed_timeout_minutes
-    _require(timeout > 0, "runtime.distributed_timeout_minutes", f"must be positive, got {timeout}")
-    _require_at_most(timeout, MAX_TIMEOUT_MINUTES, "runtime.distributed_timeout_minutes")
+    _validate_pretrain(config.pretrain)
+    _validate_gan(config.gan)
+    _validate_runtime(config.runtime)
     _require(
         re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", config.name) is not None,
         "name",
@@ -236,10 +207,61 @@ def validate(config: Config, check_paths: bool) -> None:
             _require(folder.is_dir(), f"data.{key}", f"folder {folder} does not exist ({hint})")
 
 
+def _require_choice(value: str, choices: dict, key: str) -> None:
+    names = ", ".join(json.dumps(name) for name in choices)
+    _require(value in choices, key, f"must be one of {names}, got {json.dumps(value)}")
+
+
+def _validate_pretrain(pretrain: PretrainConfig) -> None:
+    _validate_schedule("pretrain", pretrain.epochs, pretrain.lr)
+    _require(
+        not (pretrain.initial_generator and pretrain.subpixel_init == "icnr"),
+        "pretrain.subpixel_init",
+        '"icnr" initialises the weights that pretrain.initial_generator replaces: choose one',
+    )
+    ratio = pretrain.final_lr_ratio
+    _require(0 < ratio <= 1, "pretrain.final_lr_ratio", "must be in (0, 1]")
+
+
+def _validate_gan(gan: GanConfig) -> None:
+    _require(len(gan.lr_phases) >= 1, "gan.lr_phases", "needs at least one phase")
+    for i, phase in enumerate(gan.lr_phases):
+        _validate_schedule(f"gan.lr_phases[{i}]", phase.epochs, phase.lr)
+    _require_choice(gan.content_loss, CONTENT_LOSSES, "gan.content_loss")
+    for name in ("content_scale", "content_weight", "pixel_weight", "adversarial_weight"):
+        _require(getattr(gan, name) >= 0, f"gan.{name}", "must be >= 0")
+    factor = gan.discriminator_lr_factor
+    _require(factor > 0, "gan.discriminator_lr_factor", f"must be positive, got {factor}")
+    _require_at_most(factor, 1000, "gan.discriminator_lr_factor")
+    decay = gan.generator_ema_decay
+    _require(0 <= decay < 1, "gan.generator_ema_decay", f"must be in [0, 1), got {decay}")
+    _require(
+        decay > 0 or not gan.validate_trained_generator,
+        "gan.validate_trained_generator",
+        "needs gan.generator_ema_decay > 0 (without an average the trained generator is the one "
+        "validated)",
+    )
+    for name in ("discriminator_warmup_steps", "adversarial_ramp_steps"):
+        steps = getattr(gan, name)
+        _require(steps >= 0, f"gan.{name}", f"must be >= 0, got {steps}")
+        _require_at_most(steps, MAX_EPOCHS, f"gan.{name}")
+
+
+def _validate_runtime(runtime: RuntimeConfig) -> None:
+    _require(runtime.log_every >= 1, "runtime.log_every", "must be >= 1")
+    _require(runtime.checkpoint_every >= 1, "runtime.checkpoint_every", "must be >= 1")
+    _require(runtime.keep_checkpoints >= 1, "runtime.keep_checkpoints", "must be >= 1")
+    _require(runtime.keep_samples >= 0, "runtime.keep_samples", "must be >= 0")
+    timeout = runtime.distributed_timeout_minutes
+    _require(timeout > 0, "runtime.distributed_timeout_minutes", f"must be positive, got {timeout}")
+    _require_at_most(timeout, MAX_TIMEOUT_MINUTES, "runtime.distributed_timeout_minutes")
+
+
 def _validate_model(model: ModelConfig) -> None:
     problem = model.generator.problem()  # scale, num_blocks, num_channels
     if problem is not None:
         raise ConfigError(f"model.{problem[0]}: {problem[1]}")
+    _require_choice(model.discriminator, DISCRIMINATORS, "model.discriminator")
     channels = model.discriminator_channels
     _require(channels >= 1, "model.discriminator_channels", "must be >= 1")
     _require_at_most(channels, MAX_DISCRIMINATOR_CHANNELS, "model.discriminator_channels")

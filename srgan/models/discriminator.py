@@ -3,6 +3,8 @@
 import torch
 from torch import nn
 
+DISCRIMINATOR_CHANNELS = 64  # the paper's first width (64 to 512 over the eight convolutions)
+
 
 def _conv_block(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
     return nn.Sequential(
@@ -22,7 +24,7 @@ class Discriminator(nn.Module):
     parameters).
     """
 
-    def __init__(self, *, crop_size: int = 96, num_channels: int = 64) -> None:
+    def __init__(self, *, crop_size: int = 96, num_channels: int = DISCRIMINATOR_CHANNELS) -> None:
         super().__init__()
         if crop_size % 16:
             raise ValueError(
@@ -52,3 +54,8 @@ class Discriminator(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         # image: (N, 3, crop, crop) -> logits (N,)
         return self.classifier(self.features(image)).squeeze(1)
+
+
+# model.discriminator -> its constructor, called with crop_size= and num_channels=: a fork adds
+# a discriminator with one entry here.
+DISCRIMINATORS = {"srgan": Discriminator}

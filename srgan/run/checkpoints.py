@@ -1,72 +1,40 @@
-"""A stage's checkpoints: what goes into them, when they are written, and resuming from them.
-
-The verbs: `save` (and `save_periodic`, `record_validation`), `start` (refuse or set aside an
-earlier run's checkpoints, or `resume` from the latest one). The metrics log and the other
-records of the log folder are the loop's: `start` only says whether they go aside too.
+"""A stage's checkpoints: what goes into them, when they are written, and which are on disk.
 
 Periodic checkpoints hold everything the rest of the run depends on (weights, optimizers,
 loss scalers, step, best validation PSNR); `_best` and `_final` hold the generator only,
 plus everything needed to use it. `generator` is always the generator that is evaluated: the
 weight average when the run keeps one, whose trained generator is then `generator_trained`.
-A checkpoint with non-finite weights is never written: it would poison every resume.
+A checkpoint with non-finite weights is never written: it would poison every resume. On disk
+they are ordered by the step stored inside them, never by file time or name. Resuming from
+them: `srgan.run.resume`; the file format: `srgan.checkpoint`.
 """
 
-import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+import torch
 from torch import nn
 
 from srgan.checkpoint import (
-    CheckpointError,
-    check_resumable,
     checkpoint_name,
     checkpoint_prefix,
-    config_changes,
     non_finite_weight,
+    parse_checkpoint_name,
     save_checkpoint,
 )
-from srgan.config import Config, config_to_dict, upgrade_keys
-from srgan.run.folder import (
-    RunFolderError,
-    archive_folder,
-    load_resume_checkpoint,
-    move_aside,
-    other_run_checkpoints,
-    prune_checkpoints,
-    stored_checkpoints,
-)
+from srgan.config import Config, config_to_dict
+from srgan.run.folder import archive_folder, move_aside, remove_orphaned_temp_files
 from srgan.run.metrics import NonFiniteLossError
-from srgan.train.averaging import WeightAverage
-from srgan.train.networks import Network, load_optimizer_state
-
-# Config keys that change what is logged, validated or kept, not what is computed: resuming
-# with other values still continues bit for bit.
-BOOKKEEPING_KEYS = (
-    "runtime.log_every",
-    "runtime.checkpoint_every",
-    "runtime.keep_checkpoints",
-    "runtime.tensorboard",
-    "runtime.keep_samples",
-    "pretrain.validate_every",
-    "gan.validate_every",
-    "gan.validate_trained_generator",
-    "data.valid_dir",
-    "data.valid_max_size",
-)
-# Config keys a resume may not change: the run would become another experiment midway.
-FIXED_KEYS = ("gan.content_loss",)
 
 
-@dataclass(frozen=True)
-class Start:
-    """Where a stage starts: its step, and the folder an earlier run's files were moved to
-    (None: nothing was), which also receives the stage's records when `records_too`."""
+class TrainedNetwork(Protocol):
+    """What a checkpoint holds of a trained network (`srgan.train.networks.Network`)."""
 
-    step: int
-    resumed: bool
-    set_aside: Path | None = None
-    records_too: bool = False
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
 
 
 class StageCheckpoints:
@@ -75,13 +43,12 @@ class StageCheckpoints:
         *,
         stage_name: str,
         kind: str,
-        networks: dict[str, Network],
+        networks: Mapping[str, TrainedNetwork],
         extra_state: dict,
         config: Config,
         folder: Path,
         steps_per_epoch: int,
-        is_main: bool,
-        average: WeightAverage | None = None,
+        average: nn.Module | None = None,
     ) -> None:
         self.stage_name, self.kind = stage_name, kind
         self.networks, self.average, self.extra_state = networks, average, extra_state
@@ -94,11 +61,10 @@ class StageCheckpoints:
         self.scale, self.run_name = config.model.scale, config.name
         self.keep = config.runtime.keep_checkpoints
         self.folder, self.prefix = folder, checkpoint_prefix(kind, config.model.scale, config.name)
-        self.steps_per_epoch, self.is_main = steps_per_epoch, is_main
+        self.steps_per_epoch = steps_per_epoch
         self.best_psnr = -float("inf")
         self.last_saved: Path | None = None  # the newest periodic checkpoint
         self.last_saved_step = -1
-        self.changes: list[str] = []  # config keys changed since the resumed checkpoint
 
     def last_good(self) -> str:
         if self.last_saved is None:
@@ -114,8 +80,8 @@ class StageCheckpoints:
     def evaluated_generator(self) -> nn.Module:
         """The generator that is validated, and that `_best`, `_final` and exports hold."""
         if self.average is not None:
-            return self.average.model
-        return self.networks["generator"].bare
+            return self.average
+        return self.networks["generator"].model
 
     def state(self, step: int, metrics: dict, full: bool) -> dict:
         state = {
@@ -133,7 +99,7 @@ class StageCheckpoints:
         }
         if full:  # what resuming needs besides the generator
             for name, network in self.networks.items():
-                state[self.state_key(name)] = network.bare.state_dict()
+                state[self.state_key(name)] = network.model.state_dict()
             state["optimizers"] = {
                 n: net.optimizer.state_dict() for n, net in self.networks.items()
             }
@@ -144,13 +110,11 @@ class StageCheckpoints:
         """This stage's checkpoint `tag` ("final", "best", "step00000100")."""
         return self.folder / checkpoint_name(self.kind, self.scale, self.run_name, tag)
 
-    def save(self, tag: str, step: int, metrics: dict, full: bool = True) -> Path | None:
-        """Write `<prefix>_<tag>.pt` (main process only); refuses non-finite weights."""
-        if not self.is_main:
-            return None
-        modules = {name: network.bare for name, network in self.networks.items()}
+    def save(self, tag: str, step: int, metrics: dict, full: bool = True) -> Path:
+        """Write `<prefix>_<tag>.pt`; refuses non-finite weights."""
+        modules = {name: network.model for name, network in self.networks.items()}
         if self.average is not None:
-            modules["generator_average"] = self.average.model
+            modules["generator_average"] = self.average
         bad_weight = non_finite_weight(modules)
         if bad_weight is not None:
             terms = ", ".join(f"{k[5:]}={v:.4g}" for k, v in metrics.items() if "loss/" in k)
@@ -164,10 +128,9 @@ class StageCheckpoints:
             self.last_saved, self.last_saved_step = path, step
         return path
 
-    def save_periodic(self, step: int, metrics: dict) -> Path | None:
+    def save_periodic(self, step: int, metrics: dict) -> Path:
         path = self.save(f"step{step:08d}", step, metrics)
-        if self.is_main:
-            prune_checkpoints(self.folder, self.prefix, self.keep, just_written=path)
+        prune_checkpoints(self.folder, self.prefix, self.keep, just_written=path)
         return path
 
     def record_validation(self, step: int, metrics: dict) -> None:
@@ -176,112 +139,69 @@ class StageCheckpoints:
             self.best_psnr = metrics["valid/psnr_y"]
             self.save("best", step, metrics, full=False)
 
-    def start(self, resume: str | None, fresh: bool, has_records: bool, total_steps: int) -> Start:
-        """The step this stage starts from, with its checkpoints made consistent with it.
 
-        A fresh start refuses to overwrite an earlier run (its checkpoints, those of this stage
-        with another scale or name, or its records when `has_records`) unless `fresh`, which
-        moves them aside. A resume restores the networks; checkpoints of later steps (a branch
-        abandoned by `--resume PATH`) are moved aside. `total_steps`: the stage's schedule.
-        """
-        earlier = stored_checkpoints(self.folder, self.prefix)
-        if resume is None:
-            others = other_run_checkpoints(self.folder, self.kind, self.prefix)
-            if (earlier or others or has_records) and not fresh:
-                raise RunFolderError(self.refusal(earlier, others))
-            paths = [c.path for c in earlier] + others
-            return Start(0, False, self.set_aside(paths, has_records), True)
-        step = self.resume(resume, total_steps)
-        if step is None:
-            print(
-                f"--resume {resume}: no checkpoint {self.prefix}_step*.pt or _final.pt in "
-                f"{self.folder}; starting {self.stage_name} from step 0",
-                flush=True,
-            )
-            return Start(0, False, self.set_aside([c.path for c in earlier], has_records), True)
-        later = [c.path for c in earlier if c.step > step and c.path != self.last_saved]
-        if later and self.is_main:
-            print(f"warning: moving {len(later)} checkpoint(s) of later steps aside", flush=True)
-        return Start(step, True, self.set_aside(later, False), False)
-
-    def refusal(self, earlier: list, others: list[Path]) -> str:
-        start_over = f"start over with --fresh (which moves its files to {self.folder}/old-<time>/)"
-        if others and not earlier:
-            return (
-                f"{self.folder} already holds a {self.stage_name} run with another scale or name "
-                f"({len(others)} checkpoint(s), e.g. {others[0].name}): use another --run-dir, "
-                f"or {start_over}"
-            )
-        found = f"{len(earlier)} {self.prefix} checkpoint(s)" if earlier else "its metrics"
-        return (
-            f"{self.folder} already holds a {self.stage_name} run ({found}): continue it with "
-            f"--resume auto, or {start_over}"
-        )
-
-    def set_aside(self, paths: list[Path], records_too: bool) -> Path | None:
-        """Move `paths` to a new old-<time>/ folder and return it (main process only), also
-        when only the records go there; None when there is nothing to move."""
-        if not self.is_main or not (paths or records_too):
-            return None
-        destination = archive_folder(self.folder)
-        move_aside(paths, destination)
-        print(f"moved the earlier run's files to {destination}", flush=True)
-        return destination
-
-    def resume(self, resume: str, total_steps: int) -> int | None:
-        """Load `--resume` ("auto" or a path) into the live networks; its step, or None when
-        "auto" finds no checkpoint of a step within the stage's `total_steps`."""
-        found = load_resume_checkpoint(resume, self.folder, self.prefix, total_steps)
-        if found is None:
-            return None
-        path, state = found
-        try:
-            keys = [self.state_key(name) for name in self.networks]
-            check_resumable(state, path, self.kind, self.spec, keys)
-            for name, network in self.networks.items():
-                network.bare.load_state_dict(state[self.state_key(name)])
-                load_optimizer_state(network.optimizer, state["optimizers"][name])
-                network.scaler.load_state_dict(state["scalers"][name])
-            if self.average is not None:
-                self.average.model.load_state_dict(state["generator"])
-        except (CheckpointError, KeyError, RuntimeError, ValueError) as error:
-            raise CheckpointError(self.refused(path, state, error)) from None
-        self.last_saved, self.last_saved_step = path, state["step"]
-        self.best_psnr = state["best_psnr_y"]
-        changes = resume_changes(path, state["config"], self.config)
-        self.changes = [c for c in changes if c.split(":")[0] not in BOOKKEEPING_KEYS]
-        return state["step"]
-
-    def refused(self, path: Path, state: dict, error: Exception) -> str:
-        """Why `path` cannot resume this run, naming the config keys that changed."""
-        reason = str(error).strip().splitlines()[0]
-        if not isinstance(error, CheckpointError):  # e.g. another crop size or width
-            reason = f"{path} does not fit this run's networks ({reason})"
-        changes = config_changes(upgrade_keys(state.get("config", {})), self.config)
-        keys = [change for change in changes if not change.startswith("name:")]
-        if keys:
-            reason += f"; config keys that differ from the checkpoint's: {'; '.join(keys)}"
-        return reason
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    path: Path
+    step: int  # -1: unreadable
+    tag: str  # "step", "best" or "final"
 
 
-def resume_changes(path: Path, saved: dict, current: dict) -> list[str]:
-    """The changes from a checkpoint's `saved` config to the `current` one; raises when one of
-    them is a change a resume cannot make (FIXED_KEYS)."""
-    changes = config_changes(upgrade_keys(saved), current)
-    fixed = [change for change in changes if change.split(":")[0] in FIXED_KEYS]
-    if fixed:
-        raise CheckpointError(
-            f"{path} was trained with other settings that a resume cannot change "
-            f"({'; '.join(fixed)}): start a new run (in another --run-dir, or with --fresh)"
-        )
-    return changes
+def read_stored(path: Path) -> dict | None:
+    """A checkpoint's state, memory-mapped (tensors are not read); None if unreadable."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # a truncated or foreign file: the resume logic reports it when used
+        return None
+    return state if isinstance(state, dict) else None
 
 
-def report_config_changes(changes: list[str]) -> None:
-    """Changes a resume allows but that break bit-identical continuation, on stderr (the loop
-    also records them in the metrics, so a later reader of the curves knows)."""
-    print(
-        f"warning: config differs from the checkpoint's (the run goes on, but not "
-        f"bit-identical to an uninterrupted one): {'; '.join(changes)}",
-        file=sys.stderr,
-    )
+def read_step(path: Path) -> int:
+    """The step stored in a checkpoint (tensors are not read); -1 if unreadable."""
+    step = (read_stored(path) or {}).get("step")
+    return step if isinstance(step, int) else -1
+
+
+def stored_checkpoints(folder: Path, prefix: str) -> list[StoredCheckpoint]:
+    """`<prefix>_step*.pt`, `_best.pt` and `_final.pt` in `folder`, highest stored step first
+    (at equal steps: final, then step, then best); unreadable files last."""
+    folder = Path(folder)
+    found = [(path, "step") for path in folder.glob(f"{prefix}_step{'[0-9]' * 8}.pt")]
+    found += [(folder / f"{prefix}_{tag}.pt", tag) for tag in ("final", "best")]
+    order = {"final": 0, "step": 1, "best": 2}
+    stored = [StoredCheckpoint(p, read_step(p), tag) for p, tag in found if p.is_file()]
+    return sorted(stored, key=lambda c: (-c.step, order[c.tag], c.path.name))
+
+
+def resumable_checkpoints(folder: Path, prefix: str) -> list[Path]:
+    """Periodic and final checkpoints, highest stored step first."""
+    return [c.path for c in stored_checkpoints(folder, prefix) if c.tag != "best"]
+
+
+def other_run_checkpoints(folder: Path, kind: str, prefix: str) -> list[Path]:
+    """The `kind` checkpoints in `folder` of runs with another scale or name than `prefix`'s."""
+    return [
+        path
+        for path in sorted(Path(folder).glob(f"{kind}_x*.pt"))
+        if (parsed := parse_checkpoint_name(path.name)) and checkpoint_prefix(*parsed) != prefix
+    ]
+
+
+def prune_checkpoints(folder: Path, prefix: str, keep: int, just_written: Path) -> None:
+    """Keep the `keep` periodic checkpoints of highest step, and always `just_written`;
+    remove this process's leftover temp files and orphaned ones of dead writers.
+
+    Damaged checkpoints (no readable step) are moved to old-<time>/ with a warning, never
+    deleted: they are the evidence of what went wrong (a full disk, a bad drive)."""
+    periodic = [c for c in stored_checkpoints(folder, prefix) if c.tag == "step"]
+    damaged = [c.path for c in periodic if c.step < 0 and c.path != just_written]
+    if damaged:
+        destination = archive_folder(folder)
+        move_aside(damaged, destination)
+        names = ", ".join(path.name for path in damaged)
+        print(f"warning: moved damaged checkpoint(s) {names} to {destination}", flush=True)
+    readable = [c.path for c in periodic if c.step >= 0]
+    for path in readable[keep:]:
+        if path != just_written:
+            path.unlink(missing_ok=True)
+    remove_orphaned_temp_files(folder, f".{prefix}_*.tmp")

@@ -1,18 +1,16 @@
-"""A run folder belongs to one run: its lock, its checkpoints in step order, and old files
-moved aside instead of overwritten.
+"""A run folder belongs to one run: its lock, and old files moved aside instead of overwritten.
 
 - `RunLock`: an exclusive `flock` on `<log dir>/.lock`, which names the holder (pid, host,
   start time, command). The kernel releases it when the process dies, however it dies, so a
   lock left by a killed run is taken over (with a warning) and never blocks a restart.
-- Checkpoints are ordered by the step stored inside them, never by file time or name.
 - Files of an earlier run that a new one would overwrite (a `--fresh` start, or the newer
   checkpoints of a branch abandoned by `--resume PATH`) move to `old-<UTC time>/`.
+- Temp files of writers that died (`srgan.files.atomic_write`) are removed.
 """
 
 import contextlib
 import fcntl
 import json
-import math
 import os
 import shutil
 import socket
@@ -21,16 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from srgan.checkpoint import (
-    CheckpointError,
-    check_step,
-    checkpoint_prefix,
-    load_checkpoint,
-    parse_checkpoint_name,
-)
-from srgan.files import WriteError
+from srgan.config import Config, save_config
+from srgan.files import WriteError, atomic_write_text
 
 LOCK_NAME = ".lock"
 # A temp file of another process untouched this long belongs to a writer that died.
@@ -78,8 +68,7 @@ class RunLock:
         try:
             self._write_holder(file)
         except OSError as error:
-            # Closing releases the lock (this run will not start); it flushes the buffered
-            # holder again, which fails again on a full disk, but the file is closed anyway.
+            # Closing releases the lock; its flush may fail again (a full disk), closing anyway.
             with contextlib.suppress(OSError):
                 file.close()
             raise WriteError(self.path, error) from error
@@ -120,73 +109,6 @@ def _describe_holder(file) -> str:
         f"pid {holder.get('pid')} on host {holder.get('host')} (started {holder.get('started')}: "
         f"{holder.get('command')})"
     )
-
-
-@dataclass(frozen=True)
-class StoredCheckpoint:
-    path: Path
-    step: int  # -1: unreadable
-    tag: str  # "step", "best" or "final"
-
-
-def read_stored(path: Path) -> dict | None:
-    """A checkpoint's state, memory-mapped (tensors are not read); None if unreadable."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # a truncated or foreign file: the resume logic reports it when used
-        return None
-    return state if isinstance(state, dict) else None
-
-
-def read_step(path: Path) -> int:
-    """The step stored in a checkpoint (tensors are not read); -1 if unreadable."""
-    step = (read_stored(path) or {}).get("step")
-    return step if isinstance(step, int) else -1
-
-
-def stored_checkpoints(folder: Path, prefix: str) -> list[StoredCheckpoint]:
-    """`<prefix>_step*.pt`, `_best.pt` and `_final.pt` in `folder`, highest stored step first
-    (at equal steps: final, then step, then best); unreadable files last."""
-    folder = Path(folder)
-    found = [(path, "step") for path in folder.glob(f"{prefix}_step{'[0-9]' * 8}.pt")]
-    found += [(folder / f"{prefix}_{tag}.pt", tag) for tag in ("final", "best")]
-    order = {"final": 0, "step": 1, "best": 2}
-    stored = [StoredCheckpoint(p, read_step(p), tag) for p, tag in found if p.is_file()]
-    return sorted(stored, key=lambda c: (-c.step, order[c.tag], c.path.name))
-
-
-def resumable_checkpoints(folder: Path, prefix: str) -> list[Path]:
-    """Periodic and final checkpoints, highest stored step first."""
-    return [c.path for c in stored_checkpoints(folder, prefix) if c.tag != "best"]
-
-
-def other_run_checkpoints(folder: Path, kind: str, prefix: str) -> list[Path]:
-    """The `kind` checkpoints in `folder` of runs with another scale or name than `prefix`'s."""
-    return [
-        path
-        for path in sorted(Path(folder).glob(f"{kind}_x*.pt"))
-        if (parsed := parse_checkpoint_name(path.name)) and checkpoint_prefix(*parsed) != prefix
-    ]
-
-
-def prune_checkpoints(folder: Path, prefix: str, keep: int, just_written: Path) -> None:
-    """Keep the `keep` periodic checkpoints of highest step, and always `just_written`;
-    remove this process's leftover temp files and orphaned ones of dead writers.
-
-    Damaged checkpoints (no readable step) are moved to old-<time>/ with a warning, never
-    deleted: they are the evidence of what went wrong (a full disk, a bad drive)."""
-    periodic = [c for c in stored_checkpoints(folder, prefix) if c.tag == "step"]
-    damaged = [c.path for c in periodic if c.step < 0 and c.path != just_written]
-    if damaged:
-        destination = archive_folder(folder)
-        move_aside(damaged, destination)
-        names = ", ".join(path.name for path in damaged)
-        print(f"warning: moved damaged checkpoint(s) {names} to {destination}", flush=True)
-    readable = [c.path for c in periodic if c.step >= 0]
-    for path in readable[keep:]:
-        if path != just_written:
-            path.unlink(missing_ok=True)
-    remove_orphaned_temp_files(folder, f".{prefix}_*.tmp")
 
 
 def remove_orphaned_temp_files(folder: Path, pattern: str = ".*.tmp") -> None:
@@ -272,54 +194,11 @@ def move_aside(paths: list[Path], destination: Path) -> None:
             raise WriteError(target, error) from error
 
 
-def find_resume_checkpoint(
-    folder: Path, prefix: str, last_step: float = math.inf
-) -> tuple[Path, dict] | None:
-    """The resumable checkpoint of highest step that loads, or None when there is none.
-
-    Unusable ones (e.g. truncated by a full disk, or holding a step beyond `last_step`, the
-    stage's end) are reported and skipped; when every one is unusable this raises, rather
-    than silently training from scratch over them.
-    """
-    candidates = resumable_checkpoints(folder, prefix)
-    # Unreadable files sort last; report them first, since they may well be the newest.
-    unreadable = [path for path in candidates if read_step(path) < 0]
-    for path in [*unreadable, *(path for path in candidates if path not in unreadable)]:
-        try:
-            state = load_checkpoint(path)
-            check_step(state, path, last_step)
-        except CheckpointError as error:
-            print(f"warning: skipping unusable checkpoint: {error}", flush=True)
-            continue
-        if path not in unreadable:
-            return path, state
-    if candidates:
-        raise CheckpointError(
-            f"none of the {len(candidates)} checkpoints {prefix}_*.pt in {folder} loads; "
-            f"start over with --fresh (which moves them aside), or pass --resume PATH"
-        )
-    return None
-
-
-def load_resume_checkpoint(
-    resume: str, folder: Path, prefix: str, last_step: int
-) -> tuple[Path, dict] | None:
-    """--resume: "auto" (this run's usable checkpoint of highest step, if any) or a path; a
-    checkpoint of a step beyond `last_step`, the stage's end, is refused."""
-    if resume == "auto":
-        return find_resume_checkpoint(folder, prefix, last_step)
-    state = load_checkpoint(resume)
-    check_step(state, Path(resume), last_step)
-    return Path(resume), state
-
-
-def resume_target(resume: str | None, folder: Path, prefix: str) -> StoredCheckpoint | None:
-    """The checkpoint `--resume` would start from (cheap: tensors are not read), if any."""
-    if resume is None:
-        return None
-    if resume != "auto":
-        return StoredCheckpoint(Path(resume), read_step(Path(resume)), "step")
-    for checkpoint in stored_checkpoints(folder, prefix):
-        if checkpoint.tag != "best" and checkpoint.step >= 0:
-            return checkpoint
-    return None
+def write_run_files(log_dir: Path, config: Config, log_files: dict[str, str]) -> None:
+    """The resolved config.json and a stage's log files, each replaced atomically (a full disk
+    leaves the previous one whole); a killed run's temp files go first."""
+    for folder in (log_dir, log_dir / "samples"):
+        remove_orphaned_temp_files(folder)
+    save_config(config, log_dir / "config.json")
+    for name, text in log_files.items():
+        atomic_write_text(log_dir / name, text)

@@ -3,7 +3,7 @@
 Loss terms stay on the device between log steps (one host sync per log interval, not per
 step). At each log step the buffer is scanned for NaN/inf, which raises `NonFiniteLossError`
 naming the first bad step, and the means are appended to `metrics.jsonl`, one JSON object a
-line, with the stage and step. Only the main process writes.
+line, with the stage and step.
 """
 
 import json
@@ -72,10 +72,9 @@ def _is_step(row: dict) -> bool:
 
 
 class MetricsLog:
-    def __init__(self, path: Path, stage: str, enabled: bool) -> None:
+    def __init__(self, path: Path, stage: str) -> None:
         self.path = path
         self.stage = stage
-        self.enabled = enabled
         self.last_row: dict = {}
         self._history: list[torch.Tensor] = []
         self._names: list[str] = []
@@ -119,8 +118,6 @@ class MetricsLog:
         self._append({"stage": self.stage, "step": step, "event": event, **details})
 
     def _append(self, row: dict) -> None:
-        if not self.enabled:
-            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a") as file:
@@ -135,7 +132,7 @@ class MetricsLog:
         """On resume, drop this stage's rows logged after `step` (they will be redone); the
         last row left is the one a save at `step` records (e.g. `_final` of a stage whose run
         was killed between its last periodic checkpoint and `_final`)."""
-        if not self.enabled or not self.path.is_file():
+        if not self.path.is_file():
             return
         rows = read_metrics(self.path)
         kept = [row for row in rows if row.get("stage") != self.stage or row["step"] <= step]
@@ -148,7 +145,7 @@ class MetricsLog:
 
     def archive(self, destination: Path) -> None:
         """Copy the metrics file into `destination`, then drop this stage's rows from it."""
-        if self.enabled and self.path.is_file():
+        if self.path.is_file():
             try:
                 destination.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(self.path, destination / self.path.name)
@@ -168,8 +165,6 @@ class MetricsLog:
                 )
 
     def plot(self) -> None:
-        if not self.enabled:
-            return
         path = self.path.parent / "curves.png"
         try:
             plot_curves(read_metrics(self.path), path)

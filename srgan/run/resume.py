@@ -1,32 +1,223 @@
-"""Where a stage starts: from step 0, from a checkpoint, or not at all when it has finished;
-the run folder (checkpoints, metrics, records, config.json) made consistent with that first.
-What the checkpoint files say against a `--resume` is checked before any work (`check_resume`).
+"""Where a stage starts, and resuming it: the torchvision reference's shape (load the checkpoint,
+restore the networks, go on from its step), with the safety checks beside it.
+
+`check_resume` refuses, before any work, a `--resume` that could not go on; `plan_start` finds
+the step a stage starts from (0, or a checkpoint's) and which earlier files go aside;
+`restore` loads the checkpoint into the networks, refusing one that does not fit and naming
+the config keys that changed.
 """
 
 import json
+import math
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from srgan.checkpoint import checkpoint_prefix, parse_checkpoint_name
-from srgan.config import Config, config_to_dict, save_config
-from srgan.files import atomic_write_text
-from srgan.run.checkpoints import StageCheckpoints, report_config_changes, resume_changes
+import torch
+
+from srgan.checkpoint import (
+    CheckpointError,
+    check_resumable,
+    check_step,
+    checkpoint_prefix,
+    config_changes,
+    load_checkpoint,
+    parse_checkpoint_name,
+)
+from srgan.config import Config, config_to_dict, with_defaults
+from srgan.run.checkpoints import (
+    StageCheckpoints,
+    StoredCheckpoint,
+    other_run_checkpoints,
+    read_step,
+    read_stored,
+    resumable_checkpoints,
+    stored_checkpoints,
+)
 from srgan.run.folder import (
     RunFolderError,
     RunPaths,
+    archive_folder,
     archive_stage_records,
-    other_run_checkpoints,
-    read_stored,
-    remove_orphaned_temp_files,
-    resumable_checkpoints,
-    resume_target,
-    stage_records,
+    move_aside,
 )
 from srgan.run.metrics import MetricsLog
-from srgan.run.runtime import Runtime
 
-if TYPE_CHECKING:  # loop.py, which defines Stage, calls this module
-    from srgan.train.loop import Stage
+# Config keys that change what is logged, validated or kept, not what is computed: resuming
+# with other values still continues bit for bit.
+BOOKKEEPING_KEYS = (
+    "runtime.log_every",
+    "runtime.checkpoint_every",
+    "runtime.keep_checkpoints",
+    "runtime.tensorboard",
+    "runtime.keep_samples",
+    "pretrain.validate_every",
+    "gan.validate_every",
+    "gan.validate_trained_generator",
+    "data.valid_dir",
+    "data.valid_max_size",
+)
+# Config keys a resume may not change: the run would become another experiment midway.
+FIXED_KEYS = ("gan.content_loss",)
+
+
+# Adam's param_group keys that choose its implementation, not its maths: they belong to the
+# device a run resumes on, not the one that saved it.
+IMPLEMENTATION_FLAGS = ("foreach", "fused", "capturable", "differentiable")
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """Load a saved optimizer state into `optimizer` as built for this device: its
+    implementation flags stay (a CPU checkpoint resumed on CUDA runs fused Adam, not the saved
+    foreach), and every per-parameter tensor takes its parameter's layout (fused Adam works on
+    flat storage, so a moment saved in another memory format would update the wrong elements)."""
+    built = [{key: group[key] for key in IMPLEMENTATION_FLAGS} for group in optimizer.param_groups]
+    groups = [{**saved, **flags} for saved, flags in zip(state["param_groups"], built, strict=True)]
+    optimizer.load_state_dict({**state, "param_groups": groups})
+    for parameter, parameter_state in optimizer.state.items():
+        for key, value in parameter_state.items():
+            if torch.is_tensor(value) and value.shape == parameter.shape:
+                parameter_state[key] = torch.empty_like(parameter, dtype=value.dtype).copy_(value)
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a stage starts: its step, the checkpoint it resumes (None: step 0), the earlier
+    files that go aside (the stage's records with them when `records_too`; `records_found`:
+    there are records, which go aside even alone), and a note for the log (None: nothing)."""
+
+    step: int
+    path: Path | None = None
+    state: dict | None = None
+    set_aside: list[Path] = field(default_factory=list)
+    records_too: bool = False
+    records_found: bool = False
+    note: str | None = None
+
+
+def plan_start(
+    checkpoints: StageCheckpoints,
+    resume: str | None,
+    fresh: bool,
+    has_records: bool,
+    total_steps: int,
+) -> Start:
+    """The step this stage starts from, and what must move aside for it (nothing moves here).
+
+    A fresh start refuses to overwrite an earlier run (its checkpoints, those of this stage
+    with another scale or name, or its records when `has_records`) unless `fresh`, which
+    moves them aside. A resume loads its checkpoint; those of later steps (a branch abandoned
+    by `--resume PATH`) go aside. `total_steps`: the stage's schedule.
+    """
+    folder, prefix = checkpoints.folder, checkpoints.prefix
+    earlier = stored_checkpoints(folder, prefix)
+    if resume is None:
+        others = other_run_checkpoints(folder, checkpoints.kind, prefix)
+        if (earlier or others or has_records) and not fresh:
+            raise RunFolderError(refusal(checkpoints, earlier, others))
+        paths = [c.path for c in earlier] + others
+        return Start(0, set_aside=paths, records_too=True, records_found=has_records)
+    found = load_resume_checkpoint(resume, folder, prefix, total_steps)
+    if found is None:
+        note = (
+            f"--resume {resume}: no checkpoint {prefix}_step*.pt or _final.pt in {folder}; "
+            f"starting {checkpoints.stage_name} from step 0"
+        )
+        paths = [c.path for c in earlier]
+        return Start(0, None, None, paths, records_too=True, records_found=has_records, note=note)
+    path, state = found
+    later = [c.path for c in earlier if c.step > state["step"] and c.path != path]
+    note = f"warning: moving {len(later)} checkpoint(s) of later steps aside" if later else None
+    return Start(state["step"], path, state, set_aside=later, note=note)
+
+
+def refusal(checkpoints: StageCheckpoints, earlier: list, others: list[Path]) -> str:
+    folder, stage = checkpoints.folder, checkpoints.stage_name
+    start_over = f"start over with --fresh (which moves its files to {folder}/old-<time>/)"
+    if others and not earlier:
+        return (
+            f"{folder} already holds a {stage} run with another scale or name "
+            f"({len(others)} checkpoint(s), e.g. {others[0].name}): use another --run-dir, "
+            f"or {start_over}"
+        )
+    found = f"{len(earlier)} {checkpoints.prefix} checkpoint(s)" if earlier else "its metrics"
+    return (
+        f"{folder} already holds a {stage} run ({found}): continue it with --resume auto, "
+        f"or {start_over}"
+    )
+
+
+def set_aside(start: Start, log: MetricsLog, paths: RunPaths, stage_name: str) -> None:
+    """Move what `start` sets aside into a new old-<time>/ folder, the stage's records too
+    when it says so (also when they are all there is to move)."""
+    if start.note is not None:
+        print(start.note, flush=True)
+    if not (start.set_aside or start.records_found):
+        return
+    destination = archive_folder(paths.checkpoint_dir)
+    move_aside(start.set_aside, destination)
+    print(f"moved the earlier run's files to {destination}", flush=True)
+    if start.records_too:
+        log.archive(destination)
+        archive_stage_records(paths.log_dir, stage_name, destination)
+
+
+def restore(checkpoints: StageCheckpoints, start: Start) -> list[str]:
+    """Load the resumed checkpoint into the live networks (optimizers, loss scalers and the
+    weight average too); the config changes since it that alter what is computed."""
+    if start.state is None:
+        return []
+    path, state = start.path, start.state
+    try:
+        keys = [checkpoints.state_key(name) for name in checkpoints.networks]
+        check_resumable(state, path, checkpoints.kind, checkpoints.spec, keys)
+        for name, network in checkpoints.networks.items():
+            network.model.load_state_dict(state[checkpoints.state_key(name)])
+            load_optimizer_state(network.optimizer, state["optimizers"][name])
+            network.scaler.load_state_dict(state["scalers"][name])
+        if checkpoints.average is not None:
+            checkpoints.average.load_state_dict(state["generator"])
+    except (CheckpointError, KeyError, RuntimeError, ValueError) as error:
+        raise CheckpointError(refused(path, state, error, checkpoints.config)) from None
+    checkpoints.last_saved, checkpoints.last_saved_step = path, state["step"]
+    checkpoints.best_psnr = state["best_psnr_y"]
+    changes = resume_changes(path, state["config"], checkpoints.config)
+    return [c for c in changes if c.split(":")[0] not in BOOKKEEPING_KEYS]
+
+
+def refused(path: Path, state: dict, error: Exception, current: dict) -> str:
+    """Why `path` cannot resume this run, naming the config keys that changed."""
+    reason = str(error).strip().splitlines()[0]
+    if not isinstance(error, CheckpointError):  # e.g. another crop size or width
+        reason = f"{path} does not fit this run's networks ({reason})"
+    changes = config_changes(with_defaults(state.get("config", {})), current)
+    keys = [change for change in changes if not change.startswith("name:")]
+    if keys:
+        reason += f"; config keys that differ from the checkpoint's: {'; '.join(keys)}"
+    return reason
+
+
+def resume_changes(path: Path, saved: dict, current: dict) -> list[str]:
+    """The changes from a checkpoint's `saved` config to the `current` one; raises when one of
+    them is a change a resume cannot make (FIXED_KEYS)."""
+    changes = config_changes(with_defaults(saved), current)
+    fixed = [change for change in changes if change.split(":")[0] in FIXED_KEYS]
+    if fixed:
+        raise CheckpointError(
+            f"{path} was trained with other settings that a resume cannot change "
+            f"({'; '.join(fixed)}): start a new run (in another --run-dir, or with --fresh)"
+        )
+    return changes
+
+
+def report_config_changes(changes: list[str]) -> None:
+    """Changes a resume allows but that break bit-identical continuation, on stderr (the run
+    also records them in the metrics, so a later reader of the curves knows)."""
+    print(
+        f"warning: config differs from the checkpoint's (the run goes on, but not "
+        f"bit-identical to an uninterrupted one): {'; '.join(changes)}",
+        file=sys.stderr,
+    )
 
 
 def check_resume(config: Config, paths: RunPaths, kind: str, resume: str | None) -> None:
@@ -65,52 +256,54 @@ def refuse_start_beside_another_run(config: Config, folder: Path, kind: str, pre
     )
 
 
-def start_stage(
-    stage: "Stage",
-    checkpoints: StageCheckpoints,
-    log: MetricsLog,
-    config: Config,
-    runtime: Runtime,
-    paths: RunPaths,
-    resume: str | None,
-    fresh: bool,
-) -> int | None:
-    """The step the stage starts from, with the run folder made consistent with it (see
-    `StageCheckpoints.start`), or None when the resumed checkpoint is the stage's `_final` at
-    its last step (run_training.sh resumes every stage): a finished stage is not redone.
+def find_resume_checkpoint(
+    folder: Path, prefix: str, last_step: float = math.inf
+) -> tuple[Path, dict] | None:
+    """The resumable checkpoint of highest step that loads, or None when there is none.
 
-    Only then are the resolved config.json and the stage's log files written, so a refused
-    start rewrites none of an earlier run's files; each is replaced atomically, so a full disk
-    leaves the previous one whole.
+    Unusable ones (e.g. truncated by a full disk, or holding a step beyond `last_step`, the
+    stage's end) are reported and skipped; when every one is unusable this raises, rather
+    than silently training from scratch over them.
     """
-    has_records = bool(log.stage_rows() or stage_records(paths.log_dir, stage.name))
-    total_steps = stage.epochs * checkpoints.steps_per_epoch
-    start = checkpoints.start(resume, fresh, has_records, total_steps)
-    if start.set_aside is not None and start.records_too:
-        log.archive(start.set_aside)
-        archive_stage_records(paths.log_dir, stage.name, start.set_aside)
-    if start.resumed:
-        log.truncate_after(start.step)
-    if start.step >= total_steps and checkpoints.last_saved == checkpoints.path("final"):
-        if runtime.is_main:
-            print(
-                f"{stage.name} already finished at step {start.step} ({checkpoints.last_saved})"
-                ": nothing to do (--fresh starts it over)",
-                flush=True,
-            )
+    candidates = resumable_checkpoints(folder, prefix)
+    # Unreadable files sort last; report them first, since they may well be the newest.
+    unreadable = [path for path in candidates if read_step(path) < 0]
+    for path in [*unreadable, *(path for path in candidates if path not in unreadable)]:
+        try:
+            state = load_checkpoint(path)
+            check_step(state, path, last_step)
+        except CheckpointError as error:
+            print(f"warning: skipping unusable checkpoint: {error}", flush=True)
+            continue
+        if path not in unreadable:
+            return path, state
+    if candidates:
+        raise CheckpointError(
+            f"none of the {len(candidates)} checkpoints {prefix}_*.pt in {folder} loads; "
+            f"start over with --fresh (which moves them aside), or pass --resume PATH"
+        )
+    return None
+
+
+def load_resume_checkpoint(
+    resume: str, folder: Path, prefix: str, last_step: int
+) -> tuple[Path, dict] | None:
+    """--resume: "auto" (this run's usable checkpoint of highest step, if any) or a path; a
+    checkpoint of a step beyond `last_step`, the stage's end, is refused."""
+    if resume == "auto":
+        return find_resume_checkpoint(folder, prefix, last_step)
+    state = load_checkpoint(resume)
+    check_step(state, Path(resume), last_step)
+    return Path(resume), state
+
+
+def resume_target(resume: str | None, folder: Path, prefix: str) -> StoredCheckpoint | None:
+    """The checkpoint `--resume` would start from (cheap: tensors are not read), if any."""
+    if resume is None:
         return None
-    if runtime.is_main:
-        for folder in (paths.log_dir, paths.log_dir / "samples"):  # a killed run's leftovers
-            remove_orphaned_temp_files(folder)
-        save_config(config, paths.log_dir / "config.json")
-        for name, text in stage.log_files.items():
-            atomic_write_text(paths.log_dir / name, text)
-        if start.resumed:
-            print(
-                f"resumed {stage.name} from {checkpoints.last_saved} at step {start.step}",
-                flush=True,
-            )
-            if checkpoints.changes:
-                report_config_changes(checkpoints.changes)
-                log.event(start.step, "config_changed", changes=checkpoints.changes)
-    return start.step
+    if resume != "auto":
+        return StoredCheckpoint(Path(resume), read_step(Path(resume)), "step")
+    for checkpoint in stored_checkpoints(folder, prefix):
+        if checkpoint.tag != "best" and checkpoint.step >= 0:
+            return checkpoint
+    return None

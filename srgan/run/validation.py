@@ -8,13 +8,11 @@ optionally, TensorBoard.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from srgan.config import Config
 from srgan.eval.protocol import (
     EvalImage,
     bicubic_upscale,
@@ -22,7 +20,6 @@ from srgan.eval.protocol import (
     mean_metrics,
     model_upscaler,
 )
-from srgan.run.samples import SampleStrips
 
 
 class ValidationAborted(Exception):
@@ -37,7 +34,7 @@ class Validation:
     outputs: dict[str, np.ndarray]  # SR images of the names asked for (for sample pictures)
 
 
-def validate(
+def validate_generator(
     generator: nn.Module,
     images: list[EvalImage],
     scale: int,
@@ -97,47 +94,3 @@ def bicubic_reference(images: list[EvalImage], scale: int) -> dict[str, float]:
     ]
     means = mean_metrics(rows)
     return {"valid/bicubic_psnr_y": means["psnr_y"], "valid/bicubic_ssim_y": means["ssim_y"]}
-
-
-class Monitors:
-    """Sample strips and TensorBoard for one stage, on the main process (None: not wanted)."""
-
-    def __init__(
-        self, config: Config, log_dir: Path, stage: str, first_step: int, images: list[EvalImage]
-    ) -> None:
-        self.samples, self.tensorboard = None, None
-        self.reference = bicubic_reference(images, config.model.scale)  # logged at validations
-        if config.runtime.keep_samples > 0:
-            self.samples = SampleStrips(
-                log_dir / "samples", images, config.model.scale, config.runtime.keep_samples
-            )
-        if config.runtime.tensorboard:
-            from srgan.run.tensorboard_log import TensorBoardLog
-
-            self.tensorboard = TensorBoardLog(log_dir, stage, first_step)
-
-    @classmethod
-    def none(cls) -> "Monitors":
-        """For processes other than the main one, which show nothing."""
-        monitors = cls.__new__(cls)
-        monitors.samples, monitors.tensorboard, monitors.reference = None, None, {}
-        return monitors
-
-    def sample_names(self) -> tuple[str, ...]:
-        return tuple(image.name for image in self.samples.images) if self.samples else ()
-
-    def validated(self, stage: str, step: int, result: Validation) -> None:
-        if self.samples is None:
-            return
-        rows = self.samples.rows(step, result.outputs, result.psnr)
-        self.samples.write(stage, step, rows, result.scores["valid/psnr_y"])
-        if self.tensorboard is not None:
-            self.tensorboard.images(step, rows)
-
-    def scalars(self, step: int, metrics: dict) -> None:
-        if self.tensorboard is not None:
-            self.tensorboard.scalars(step, metrics)
-
-    def close(self) -> None:
-        if self.tensorboard is not None:
-            self.tensorboard.close()

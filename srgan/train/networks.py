@@ -27,50 +27,32 @@ def adam(
     return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=fused, foreach=not fused)
 
 
-# Adam's param_group keys that choose its implementation, not its maths: they belong to the
-# device a run resumes on, not the one that saved it.
-IMPLEMENTATION_FLAGS = ("foreach", "fused", "capturable", "differentiable")
-
-
-def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
-    """Load a saved optimizer state into `optimizer` as built for this device: its
-    implementation flags stay (a CPU checkpoint resumed on CUDA runs fused Adam, not the saved
-    foreach), and every per-parameter tensor takes its parameter's layout (fused Adam works on
-    flat storage, so a moment saved in another memory format would update the wrong elements)."""
-    built = [{key: group[key] for key in IMPLEMENTATION_FLAGS} for group in optimizer.param_groups]
-    groups = [{**saved, **flags} for saved, flags in zip(state["param_groups"], built, strict=True)]
-    optimizer.load_state_dict({**state, "param_groups": groups})
-    for parameter, parameter_state in optimizer.state.items():
-        for key, value in parameter_state.items():
-            if torch.is_tensor(value) and value.shape == parameter.shape:
-                parameter_state[key] = torch.empty_like(parameter, dtype=value.dtype).copy_(value)
-
-
 @dataclass(frozen=True)
 class Network:
     """One trained network and everything that updates it.
 
-    Three handles on the same weights, each for one kind of pass:
-    - `module` trains: compiled and/or DDP-wrapped (DDP all-reduces its gradients);
-    - `frozen` runs passes that take no gradient for this network's weights (the
-      discriminator inside the generator's loss): compiled like `module`, but never
-      DDP-wrapped, because DDP would wait for gradients that never come;
-    - `bare` is the plain nn.Module: checkpoints, `requires_grad` switches, validation.
-    Without DDP and compile all three are the same object.
+    Three handles on the same weights, each for one kind of pass, named as PyTorch names them:
+    - `ddp` trains: DDP-wrapped when several processes train (DDP all-reduces its gradients),
+      then compiled if asked;
+    - `compiled` runs passes that take no gradient for this network's weights (the
+      discriminator inside the generator's loss): compiled like `ddp`, but never DDP-wrapped,
+      because DDP would wait for gradients that never come;
+    - `model` is the plain nn.Module: checkpoints, `requires_grad_` switches, validation.
+    Without DDP and compile all three are `model` itself.
     """
 
-    module: nn.Module
-    frozen: nn.Module
-    bare: nn.Module
+    ddp: nn.Module
+    compiled: nn.Module
+    model: nn.Module
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
 
     @classmethod
     def plain(
-        cls, module: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler
+        cls, model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler
     ) -> "Network":
-        """A network without DDP or compile: the three handles are `module` itself."""
-        return cls(module, module, module, optimizer, scaler)
+        """A network without DDP or compile: the three handles are `model` itself."""
+        return cls(model, model, model, optimizer, scaler)
 
     def update(self, loss: torch.Tensor) -> torch.Tensor | None:
         """Backward and optimizer step through the (fp16) loss scaler, a no-op scale otherwise.
@@ -102,21 +84,21 @@ def build_network(
     several processes train, torch.compile if asked, its Adam (fused on CUDA unless
     `fused_adam` says otherwise) and its loss scaler."""
     memory_format = torch.channels_last if runtime.channels_last else torch.preserve_format
-    bare = module.to(runtime.device, memory_format=memory_format)
+    model = module.to(runtime.device, memory_format=memory_format)
     if runtime.distributed and sync_batchnorm:
         if runtime.device.type != "cuda":
             raise ConfigError(
                 "runtime.sync_batchnorm needs CUDA (PyTorch's SyncBatchNorm has no CPU version)"
             )
-        bare = nn.SyncBatchNorm.convert_sync_batchnorm(bare)
-    trained = bare
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    ddp = model
     if runtime.distributed:
         device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
-        trained = DistributedDataParallel(bare, device_ids=device_ids)
-    frozen = bare
+        ddp = DistributedDataParallel(model, device_ids=device_ids)
+    compiled = model
     if compile:
-        trained = torch.compile(trained)
-        frozen = torch.compile(bare) if runtime.distributed else trained
+        ddp = torch.compile(ddp)
+        compiled = torch.compile(model) if runtime.distributed else ddp
     fused = runtime.device.type == "cuda" if fused_adam is None else fused_adam
-    optimizer = adam(bare.parameters(), fused=fused, betas=betas)
-    return Network(trained, frozen, bare, optimizer, runtime.grad_scaler())
+    optimizer = adam(model.parameters(), fused=fused, betas=betas)
+    return Network(ddp, compiled, model, optimizer, runtime.grad_scaler())

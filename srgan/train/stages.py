@@ -17,17 +17,25 @@ from srgan.config import Config, PretrainConfig
 from srgan.data.crops import TrainCrops, load_images
 from srgan.data.sample_data import write_sample_data
 from srgan.eval.protocol import EvalImage, load_validation_images
-from srgan.models.discriminator import Discriminator
+from srgan.models.discriminator import DISCRIMINATORS
 from srgan.models.generator import Generator, icnr_init_
-from srgan.models.losses import ContentLoss, PixelContentLoss
+from srgan.models.losses import (
+    CONTENT_LOSSES,
+    AdversarialLoss,
+    ContentLoss,
+    GanLosses,
+    PixelContentLoss,
+    PixelLoss,
+)
+from srgan.run.folder import RunPaths
 from srgan.run.resume import check_resume
 from srgan.run.runtime import Runtime
 from srgan.run.tensorboard_log import require_tensorboard
 from srgan.train.averaging import WeightAverage
-from srgan.train.loop import RunPaths, Stage, run_stage
-from srgan.train.networks import build_network
-from srgan.train.starting_weights import generator_to_train, load_initial_weights
-from srgan.train.steps import GanLoss, gan_step, pretrain_step
+from srgan.train.loop import Stage, run_stage
+from srgan.train.networks import Network, build_network
+from srgan.train.starting_weights import Pretrained, generator_to_train, load_initial_weights
+from srgan.train.steps import gan_step, pretrain_step
 
 
 def network_options(config: Config, section: str) -> dict:
@@ -127,24 +135,31 @@ def pretrain(config: Config, runtime: Runtime, paths: RunPaths, **loop_options) 
     )
 
 
-def build_content_loss(config: Config, runtime: Runtime) -> ContentLoss | PixelContentLoss:
-    """gan.content_loss on the device: the VGG19 feature loss (its weight warnings go to the
-    main process's log), or for "mse" the pixel MSE, with no VGG at all."""
+def build_losses(config: Config, runtime: Runtime) -> GanLosses:
+    """The GAN stage's losses, each with its weight: gan.content_loss on the device (the VGG19
+    feature loss's weight warnings go to the main process's log; "mse" builds no VGG)."""
     settings = config.gan
-    if settings.content_loss == "mse":
-        return PixelContentLoss()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        content_loss = ContentLoss(
-            layer=settings.content_loss,
+        content = CONTENT_LOSSES[settings.content_loss](
             weights=settings.vgg_weights,
             feature_scale=settings.content_scale,
+            weight=settings.content_weight,
         )
     for warning in caught:
         if runtime.is_main:
             print(f"WARNING: {warning.message}", flush=True)
     memory_format = torch.channels_last if runtime.channels_last else torch.preserve_format
-    return content_loss.to(runtime.device, memory_format=memory_format)
+    adversarial = AdversarialLoss(
+        weight=settings.adversarial_weight,
+        warmup_steps=settings.discriminator_warmup_steps,
+        ramp_steps=settings.adversarial_ramp_steps,
+    )
+    return GanLosses(
+        content=content.to(runtime.device, memory_format=memory_format),
+        pixel=PixelLoss(weight=settings.pixel_weight),
+        adversarial=adversarial,
+    )
 
 
 def freeze_batchnorm(module: nn.Module) -> None:
@@ -166,6 +181,34 @@ def random_vgg_note(content_loss: ContentLoss | PixelContentLoss) -> dict[str, s
     }
 
 
+def gan_networks(
+    config: Config, runtime: Runtime, pretrained: Pretrained
+) -> tuple[Network, Network, WeightAverage | None]:
+    """The generator (from `pretrained`), the discriminator and the generator's weight average
+    (None unless gan.generator_ema_decay asks for one), on the device."""
+    settings = config.gan
+    options = network_options(config, "gan")
+    generator = build_network(pretrained.generator, runtime, **options)
+    if settings.freeze_generator_batchnorm:
+        freeze_batchnorm(generator.model)
+    average = None
+    if settings.generator_ema_decay > 0:
+        average = WeightAverage.of(generator.model, settings.generator_ema_decay)
+    discriminator = DISCRIMINATORS[config.model.discriminator](
+        crop_size=config.data.crop_size, num_channels=config.model.discriminator_channels
+    )
+    return generator, build_network(discriminator, runtime, **options), average
+
+
+def gan_lr_boundaries(config: Config, steps_per_epoch: int) -> list[tuple[int, float]]:
+    """(end step, lr) of each GAN learning-rate phase."""
+    boundaries, end_step = [], 0
+    for phase in config.gan.lr_phases:
+        end_step += phase.epochs * steps_per_epoch
+        boundaries.append((end_step, phase.lr))
+    return boundaries
+
+
 def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options) -> dict:
     """Stage 2: SRGAN from the pretrained generator with the perceptual loss (paper Eq. 3)."""
     settings = config.gan
@@ -179,34 +222,9 @@ def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options)
             print(pretrained.warning, flush=True)
     crops, validation = load_data(config, runtime)
     torch.manual_seed(config.seed + 1)
-    options = network_options(config, "gan")
-    generator = build_network(pretrained.generator, runtime, **options)
-    if settings.freeze_generator_batchnorm:
-        freeze_batchnorm(generator.bare)
-    average = None
-    if settings.generator_ema_decay > 0:
-        average = WeightAverage.of(generator.bare, settings.generator_ema_decay)
-    discriminator = build_network(
-        Discriminator(
-            crop_size=config.data.crop_size, num_channels=config.model.discriminator_channels
-        ),
-        runtime,
-        **options,
-    )
-    content_loss = build_content_loss(config, runtime)
+    generator, discriminator, average = gan_networks(config, runtime, pretrained)
+    losses = build_losses(config, runtime)
     steps_per_epoch = crops.steps_per_epoch(settings.batch_size)
-    boundaries, end_step = [], 0
-    for phase in settings.lr_phases:
-        end_step += phase.epochs * steps_per_epoch
-        boundaries.append((end_step, phase.lr))
-    loss = GanLoss(
-        content=content_loss,
-        content_weight=settings.content_weight,
-        pixel_weight=settings.pixel_weight,
-        adversarial_weight=settings.adversarial_weight,
-        discriminator_warmup_steps=settings.discriminator_warmup_steps,
-        adversarial_ramp_steps=settings.adversarial_ramp_steps,
-    )
     stage = Stage(
         name="gan",
         kind="srgan",
@@ -214,16 +232,16 @@ def train_gan(config: Config, runtime: Runtime, paths: RunPaths, **loop_options)
         batch_size=settings.batch_size,
         epochs=sum(phase.epochs for phase in settings.lr_phases),
         validate_every=settings.validate_every,
-        lr_at=partial(gan_lr, boundaries),
+        lr_at=partial(gan_lr, gan_lr_boundaries(config, steps_per_epoch)),
         networks={"generator": generator, "discriminator": discriminator},
-        step=partial(gan_step, generator, discriminator, loss, runtime, average=average),
+        step=partial(gan_step, generator, discriminator, losses, runtime, average=average),
         extra_state={
-            "vgg_weights": content_loss.weights_used,
+            "vgg_weights": losses.content.weights_used,
             "pretrained_from": pretrained.source,
             "pretrained_sha256": pretrained.sha256,
         },
         lr_factors={"discriminator": settings.discriminator_lr_factor},
-        log_files=random_vgg_note(content_loss),
+        log_files=random_vgg_note(losses.content),
         average=average,
         validate_trained=settings.validate_trained_generator,
     )

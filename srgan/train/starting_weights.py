@@ -16,7 +16,9 @@ from srgan.config import Config
 from srgan.files import file_sha256
 from srgan.inference.weights import read_weights
 from srgan.models.generator import Generator
-from srgan.run.folder import RunPaths, read_stored, resume_target
+from srgan.run.checkpoints import read_stored
+from srgan.run.folder import RunPaths
+from srgan.run.resume import resume_target
 
 
 def load_initial_weights(generator: Generator, source: str) -> None:
