@@ -16,6 +16,11 @@ from srgan.inference.weights import load_generator
 from srgan.run.validation import bicubic_reference, validate_generator
 
 
+def image_size(path) -> tuple[int, int]:
+    with Image.open(path) as image:
+        return image.size
+
+
 def test_evaluate_checkpoint_writes_results_images_and_comparisons(
     pretrained_run, tiny_dataset, tmp_path
 ):
@@ -47,15 +52,14 @@ def test_evaluate_checkpoint_writes_results_images_and_comparisons(
 
     saved = sorted((out / "images" / dataset / checkpoint.stem).glob("*.png"))
     assert len(saved) == num_images
-    hr = Image.open(sorted(tiny_dataset.valid_dir.glob("*.png"))[0])
-    assert Image.open(saved[0]).size == (hr.width // 4 * 4, hr.height // 4 * 4)
+    hr_width, hr_height = image_size(sorted(tiny_dataset.valid_dir.glob("*.png"))[0])
+    assert image_size(saved[0]) == (hr_width // 4 * 4, hr_height // 4 * 4)
 
     comparisons = sorted((out / "comparisons" / dataset).glob("*_comparison.png"))
     assert len(comparisons) == num_images
-    picture = Image.open(comparisons[0])
     # Three panels (bicubic | model | HR) of the same width, with gaps between them.
-    panel_width = (picture.width - 2 * PANEL_GAP) / 3
-    assert panel_width == int(panel_width) and panel_width >= hr.width // 4 * 4
+    panel_width = (image_size(comparisons[0])[0] - 2 * PANEL_GAP) / 3
+    assert panel_width == int(panel_width) and panel_width >= hr_width // 4 * 4
 
 
 def test_evaluate_refuses_bad_input_with_one_line(pretrained_run, tiny_dataset, tmp_path):

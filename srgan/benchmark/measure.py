@@ -129,7 +129,6 @@ def measure_checkpoint_writes(
             config=Config(),
             folder=folder,
             steps_per_epoch=1,
-            is_main=True,
         )
         rate = measure_rate(partial(checkpoints.save_periodic, 1, {}), device, timing)
         size = checkpoints.last_saved.stat().st_size

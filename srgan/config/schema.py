@@ -155,11 +155,8 @@ class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
 
-# Upper bounds no real run comes near (the paper: batch 16, 96 px crops, lr 1e-4, a 64-wide
-# discriminator), each far above it. Values beyond them are typos or unit mix-ups that would
-# otherwise exhaust memory or time before failing; the generator's own bounds are in
-# srgan/models/generator.py (MAX_BLOCKS, MAX_CHANNELS), the blur's in
-# srgan/data/degradation.py (gaussian_sigma_problem).
+# Upper bounds far above any real run (the paper: batch 16, 96 px crops, lr 1e-4): beyond them a
+# typo would exhaust memory or time before failing. The generator's: srgan/models/generator.py.
 MAX_BATCH_SIZE = 1024
 MAX_CROP_SIZE = 512
 MAX_CROPS_PER_IMAGE = 10_000
@@ -175,7 +172,6 @@ def _require(condition: bool, key: str, message: str) -> None:
 
 
 def _require_at_most(value: float, maximum: float, key: str) -> None:
-    """The upper bounds (MAX_*): the lower ones have their own messages."""
     _require(value <= maximum, key, f"must be at most {maximum:,}, got {value:,}")
 
 

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import torch
 
-import srgan
 from srgan.files import file_sha256
 from srgan.machine import machine_info
 
-PACKAGE_ROOT = Path(srgan.__file__).resolve().parents[1]
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds srgan/
 
 
 def _git(*args: str) -> str:
