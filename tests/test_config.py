@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import TINY_MAX_STEPS, PretrainedRun, TinyDataset, describe, run_scripts
 
+from srgan.checkpoint import config_changes
 from srgan.config import (
     Config,
     ConfigError,
@@ -17,6 +18,7 @@ from srgan.config import (
     config_to_dict,
     load_config,
     save_config,
+    with_defaults,
 )
 
 # label: (--set override or None for the malformed file, text the error message must contain)
@@ -259,6 +261,29 @@ def test_unknown_content_loss_is_refused(tiny_overrides: list[str]) -> None:
     message = 'gan.content_loss: must be one of "vgg54", "vgg22", "mse"'
     with pytest.raises(ConfigError, match=message):
         tiny_config(tiny_overrides, "gan.content_loss=vgg33")
+
+
+def test_unknown_discriminator_is_refused(tiny_overrides: list[str]) -> None:
+    assert tiny_config(tiny_overrides, "model.discriminator=srgan").model.discriminator == "srgan"
+    with pytest.raises(
+        ConfigError, match='model.discriminator: must be one of "srgan", got "esrgan"'
+    ):
+        tiny_config(tiny_overrides, "model.discriminator=esrgan")
+
+
+def test_a_stored_config_without_later_keys_compares_equal_to_their_defaults() -> None:
+    """A checkpoint saved before model.discriminator existed resumes with no config change; a
+    real change still shows, and a renamed key is read under its new name."""
+    current = config_to_dict(Config())
+    stored = config_to_dict(Config())
+    del stored["model"]["discriminator"]
+    del stored["gan"]["adversarial_ramp_steps"]
+    stored["gan"]["content_layer"] = stored["gan"].pop("content_loss")
+    assert config_changes(with_defaults(stored), current) == []
+    stored["gan"]["adversarial_weight"] = 0.01
+    assert config_changes(with_defaults(stored), current) == [
+        "gan.adversarial_weight: 0.01 -> 0.001"
+    ]
 
 
 def test_file_values_and_overrides_combine(tmp_path: Path) -> None:

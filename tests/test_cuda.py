@@ -15,7 +15,7 @@ from srgan.machine import bf16_native
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.models.losses import ContentLoss, GanLosses
-from srgan.run.resume import load_optimizer_state
+from srgan.run.checkpoints import load_optimizer_state
 from srgan.run.runtime import Runtime, setup_runtime
 from srgan.train.networks import Network
 from srgan.train.steps import Batch, Degradation, gan_step, prepare_batch, pretrain_step

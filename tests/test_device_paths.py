@@ -13,7 +13,7 @@ from srgan.config import ConfigError, RuntimeConfig, load_config
 from srgan.data.degradation import _gaussian_kernel_1d, degrade_batch
 from srgan.data.imresize import device_weight_matrix
 from srgan.machine import exact_fp32_kernels
-from srgan.run.resume import load_optimizer_state
+from srgan.run.checkpoints import load_optimizer_state
 from srgan.run.runtime import Runtime, setup_runtime
 from srgan.train.steps import Degradation, prepare_batch
 

@@ -270,18 +270,8 @@ def check_benchmark(check: Check) -> Finding:
     output = check.out / "benchmark.json"
     args = ["--device", check.device, "--json", str(output), "--no-compile"]
     if check.dry_run:
-        args += [
-            "--seconds",
-            "0",
-            "--threads",
-            "1",
-            "--batch-size",
-            "2",
-            "--crop-size",
-            "16",
-            "--images",
-            "1",
-        ]
+        args += ["--seconds", "0", "--threads", "1", "--images", "1"]
+        args += ["--batch-size", "2", "--crop-size", "16"]
     else:
         args += ["--seconds", "1"]
     result = check.script("benchmark.py", args, "benchmark")

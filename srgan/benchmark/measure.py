@@ -136,6 +136,25 @@ def measure_checkpoint_writes(
     return rows
 
 
+def _run_header(
+    device: torch.device, image_paths: list[Path], workload: Workload, seconds: float
+) -> dict:
+    """What was measured where: the machine, the settings and the precisions timed."""
+    native, not_native = split_precisions(device)
+    return {
+        "machine": machine_info(device),
+        "device": device.type,
+        # Other work on the machine slows every number: keep the 1-minute load average with them.
+        "load_average": {"start": os.getloadavg()[0]},
+        "settings": {
+            **asdict(workload),
+            "seconds": seconds,
+            "images": [str(path) for path in image_paths],
+        },
+        "precisions": {"timed": native, "not_native": not_native},
+    }
+
+
 def run_benchmark(
     device: torch.device,
     image_paths: list[Path],
@@ -157,19 +176,8 @@ def run_benchmark(
     workload = workload or Workload()
     seconds = DEFAULT_SECONDS[device.type] if seconds is None else seconds
     compile = device.type == "cuda" if compile is None else compile
-    native, not_native = split_precisions(device)
-    results: dict = {
-        "machine": machine_info(device),
-        "device": device.type,
-        # Other work on the machine slows every number: keep the 1-minute load average with them.
-        "load_average": {"start": os.getloadavg()[0]},
-        "settings": {
-            **asdict(workload),
-            "seconds": seconds,
-            "images": [str(path) for path in image_paths],
-        },
-        "precisions": {"timed": native, "not_native": not_native},
-    }
+    results = _run_header(device, image_paths, workload, seconds)
+    native = results["precisions"]["timed"]
     results["ceiling"] = measure_ceilings(
         device, native, workload.residual_features, Timing(seconds / 4), log
     )

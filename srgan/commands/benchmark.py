@@ -57,6 +57,20 @@ def parse_args() -> argparse.Namespace:
         help="also time the torch.compile variant (default: on CUDA only; on a CPU it "
         "compiles for minutes)",
     )
+    _add_workload_arguments(parser)
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=Path("checkpoints"),
+        help="the checkpoint writes are timed in a temporary folder here: the disk runs "
+        "write their checkpoints to",
+    )
+    return parser.parse_args()
+
+
+def _add_workload_arguments(parser: argparse.ArgumentParser) -> None:
+    """What is measured: the images, the threads, the batch."""
     parser.add_argument(
         "--data",
         type=Path,
@@ -76,15 +90,6 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--batch-size", type=int, default=16, help="training batch size")
     parser.add_argument("--crop-size", type=int, default=96, help="HR crop size in pixels")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    parser.add_argument(
-        "--checkpoint-dir",
-        type=Path,
-        default=Path("checkpoints"),
-        help="the checkpoint writes are timed in a temporary folder here: the disk runs "
-        "write their checkpoints to",
-    )
-    return parser.parse_args()
 
 
 def check_arguments(args: argparse.Namespace) -> None:

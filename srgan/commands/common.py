@@ -75,6 +75,20 @@ def training_parser(description: str) -> argparse.ArgumentParser:
         help="folder for this run's logs, with checkpoints in its checkpoints/ subfolder "
         "(default: logs/<name>/ and checkpoints/<name>/)",
     )
+    _add_resume_arguments(parser)
+    parser.add_argument("--seed", type=int, default=None, help="a shortcut for --set seed=N")
+    parser.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log to logs/<name>/tensorboard/ (a shortcut for --set runtime.tensorboard=true;"
+        " needs pip install tensorboard)",
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    return parser
+
+
+def _add_resume_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where a stage stops, how often it saves, and what it starts from."""
     parser.add_argument(
         "--max-steps",
         type=int,
@@ -100,15 +114,6 @@ def training_parser(description: str) -> argparse.ArgumentParser:
         help="start over in a folder that holds an earlier run of this stage: its files are "
         "moved to <checkpoints>/old-<time>/, never deleted",
     )
-    parser.add_argument("--seed", type=int, default=None, help="a shortcut for --set seed=N")
-    parser.add_argument(
-        "--tensorboard",
-        action="store_true",
-        help="also log to logs/<name>/tensorboard/ (a shortcut for --set runtime.tensorboard=true;"
-        " needs pip install tensorboard)",
-    )
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    return parser
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

@@ -31,21 +31,21 @@ draws perception_distortion/<dataset>.png: PSNR-Y against NIQE, the strengths jo
 
 import argparse
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from srgan.checkpoint import CheckpointError
 from srgan.commands.common import HelpFormatter, run_main
 from srgan.commands.evaluate_inputs import (
+    BASELINES,
+    RESERVED,
     EvalSet,
+    load_methods,
     match_published,
     prepare_out,
     published_row,
-    read_checkpoints,
     read_sets,
     row_names,
     strength_list,
@@ -55,20 +55,13 @@ from srgan.eval.outputs import evaluate_outputs
 from srgan.eval.perception_distortion import write_pictures
 from srgan.eval.protocol import (
     REFERENCE,
-    bicubic_upscale,
     evaluate_folder,
     mean_metrics,
-    model_upscaler,
-    nearest_upscale,
     reference_row,
 )
 from srgan.eval.provenance import evaluation_provenance, protocol_settings
 from srgan.eval.report import write_comparisons, write_results
-from srgan.eval.strength_rows import StrengthCurve, model_rows
 from srgan.inference.shipped_models import weights_path
-
-BASELINES = {"bicubic": bicubic_upscale, "nearest": nearest_upscale}
-RESERVED = (*BASELINES, REFERENCE)  # row names no checkpoint or --outputs row may take
 
 
 def parse_args() -> argparse.Namespace:
@@ -76,6 +69,14 @@ def parse_args() -> argparse.Namespace:
         description=__doc__.splitlines()[0],
         formatter_class=HelpFormatter,
     )
+    _add_row_arguments(parser)
+    _add_data_arguments(parser)
+    _add_output_arguments(parser)
+    return parser.parse_args()
+
+
+def _add_row_arguments(parser: argparse.ArgumentParser) -> None:
+    """What is compared: checkpoints (at interpolation strengths), baselines, published outputs."""
     parser.add_argument(
         "--checkpoint",
         nargs="+",
@@ -120,6 +121,10 @@ def parse_args() -> argparse.Namespace:
         "row says it covers k of n images. A NAME equal to bicubic, nearest, HR or another "
         "NAME is refused",
     )
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The HR datasets and how their LR inputs are made."""
     parser.add_argument(
         "--data",
         nargs="+",
@@ -147,6 +152,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--gaussian-sigma", type=float, default=1.5, help="for --degradation gaussian"
     )
+
+
+def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where results go, and how the models run."""
     parser.add_argument("--out", type=Path, default=Path("results"), help="output folder")
     parser.add_argument(
         "--overwrite",
@@ -171,29 +180,6 @@ def parse_args() -> argparse.Namespace:
         "--tile", type=int, default=256, help="LR tile size bounding memory (0: whole image)"
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    return parser.parse_args()
-
-
-def load_methods(
-    args: argparse.Namespace, device: torch.device, names: list[str]
-) -> tuple[dict, int, list[StrengthCurve]]:
-    """{method name: upscale function}, the scale they work at and the --strengths curves;
-    `names`: the checkpoints'."""
-    checkpoints = read_checkpoints(args, device, names)
-    scales = {generator.scale for _, _, generator in checkpoints.values()}
-    if len(scales) > 1:
-        raise CheckpointError(f"the checkpoints have different scales: {sorted(scales)}")
-    scale = args.scale or (scales.pop() if scales else 4)
-    compared = checkpoints or args.outputs  # bicubic is the baseline they are read against
-    baselines = list(dict.fromkeys(args.method + (["bicubic"] if compared else [])))
-    if not baselines:
-        raise ValueError("nothing to evaluate: give --checkpoint, --outputs and/or --method")
-    methods = {name: partial(BASELINES[name], scale=scale) for name in baselines}
-    taken = {*methods, *(row.name for row in args.outputs), REFERENCE}
-    generators, curves = model_rows(checkpoints, args.strengths, args.base, taken)
-    for name, generator in generators.items():
-        methods[name] = model_upscaler(generator, device, args.tile)
-    return methods, scale, curves
 
 
 def scored_rows(

@@ -1,11 +1,12 @@
 """What scripts/evaluate.py evaluates, checked before any work: the --outputs rows and their
 SR files, unique row and dataset names, the checkpoints, the --data folders, the --strengths,
-and an --out free of earlier results."""
+an --out free of earlier results, and the methods (baselines and checkpoints) made from them."""
 
 import argparse
 import warnings
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -14,13 +15,23 @@ from srgan.checkpoint import CheckpointError, generator_from_checkpoint
 from srgan.data.images import list_images
 from srgan.datasets.catalog import missing_data_hint
 from srgan.eval.outputs import check_sizes, match_folder, outputs_folder
-from srgan.eval.protocol import dataset_name
+from srgan.eval.protocol import (
+    REFERENCE,
+    bicubic_upscale,
+    dataset_name,
+    model_upscaler,
+    nearest_upscale,
+)
 from srgan.eval.row_names import checkpoint_names, dataset_names
+from srgan.eval.strength_rows import StrengthCurve, model_rows
 from srgan.files import check_writable_folder
 from srgan.inference.interpolation import check_strength
 from srgan.inference.weights import read_weights
 from srgan.models.generator import Generator
 from srgan.run.folder import archive_folder, move_aside
+
+BASELINES = {"bicubic": bicubic_upscale, "nearest": nearest_upscale}
+RESERVED = (*BASELINES, REFERENCE)  # row names no checkpoint or --outputs row may take
 
 
 @dataclass(frozen=True)
@@ -167,3 +178,25 @@ def prepare_out(out: Path, overwrite: bool) -> None:
         destination = archive_folder(out)
         move_aside(earlier, destination)
         print(f"moved the earlier results to {destination}/", flush=True)
+
+
+def load_methods(
+    args: argparse.Namespace, device: torch.device, names: list[str]
+) -> tuple[dict, int, list[StrengthCurve]]:
+    """{method name: upscale function}, the scale they work at and the --strengths curves;
+    `names`: the checkpoints'."""
+    checkpoints = read_checkpoints(args, device, names)
+    scales = {generator.scale for _, _, generator in checkpoints.values()}
+    if len(scales) > 1:
+        raise CheckpointError(f"the checkpoints have different scales: {sorted(scales)}")
+    scale = args.scale or (scales.pop() if scales else 4)
+    compared = checkpoints or args.outputs  # bicubic is the baseline they are read against
+    baselines = list(dict.fromkeys(args.method + (["bicubic"] if compared else [])))
+    if not baselines:
+        raise ValueError("nothing to evaluate: give --checkpoint, --outputs and/or --method")
+    methods = {name: partial(BASELINES[name], scale=scale) for name in baselines}
+    taken = {*methods, *(row.name for row in args.outputs), REFERENCE}
+    generators, curves = model_rows(checkpoints, args.strengths, args.base, taken)
+    for name, generator in generators.items():
+        methods[name] = model_upscaler(generator, device, args.tile)
+    return methods, scale, curves

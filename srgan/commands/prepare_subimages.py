@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ def cut(image: np.ndarray, size: int, step: int, min_remainder: int) -> list[np.
     ]
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
@@ -57,16 +58,38 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count(), help="images processed in parallel"
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def argument_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments, in one line, or None."""
     minimums = {"size": 1, "step": 1, "min_remainder": 0, "workers": 1}
     for flag, minimum in minimums.items():
         value = getattr(args, flag)
         if value < minimum:
-            name = flag.replace("_", "-")
-            print(f"error: --{name} must be >= {minimum}, got {value}", file=sys.stderr)
-            return 2
+            return f"--{flag.replace('_', '-')} must be >= {minimum}, got {value}"
     if args.output.resolve() == args.input.resolve():
-        print("error: the output folder must differ from the input folder", file=sys.stderr)
+        return "the output folder must differ from the input folder"
+    return None
+
+
+def write_subimages(path: Path, args: argparse.Namespace) -> int:
+    """Cuts one image into `args.output`; how many sub-images it wrote (0 for a damaged file)."""
+    try:
+        image = read_image(path)
+    except Exception as error:  # PIL raises many types for a damaged file
+        print(f"warning: skipping {path.name}: {error}", file=sys.stderr)
+        return 0
+    tiles = cut(image, args.size, args.step, args.min_remainder)
+    for index, tile in enumerate(tiles, start=1):
+        Image.fromarray(tile).save(args.output / f"{path.stem}_s{index:03d}.png")
+    return len(tiles)
+
+
+def main() -> int:
+    args = parse_args()
+    if (problem := argument_problem(args)) is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         paths = find_images(args.input)
@@ -77,21 +100,9 @@ def main() -> int:
         print(f"error: no images in {args.input}", file=sys.stderr)
         return 2
     args.output.mkdir(parents=True, exist_ok=True)
-
-    def process(path: Path) -> int:
-        try:
-            image = read_image(path)
-        except Exception as error:  # PIL raises many types for a damaged file
-            print(f"warning: skipping {path.name}: {error}", file=sys.stderr)
-            return 0
-        tiles = cut(image, args.size, args.step, args.min_remainder)
-        for index, tile in enumerate(tiles, start=1):
-            Image.fromarray(tile).save(args.output / f"{path.stem}_s{index:03d}.png")
-        return len(tiles)
-
     # Decoding and encoding PNGs release the GIL, so threads use several cores.
     with ThreadPoolExecutor(args.workers) as pool:
-        counts = list(pool.map(process, paths))
+        counts = list(pool.map(partial(write_subimages, args=args), paths))
     print(f"wrote {sum(counts)} sub-images of {len(paths)} images to {args.output}")
     return 0
 

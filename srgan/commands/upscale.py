@@ -86,6 +86,9 @@ def _add_input_output_arguments(parser: argparse.ArgumentParser) -> None:
         help="a .pt checkpoint or .safetensors export (or a shipped model's name, where no such "
         "file exists)",
     )
+
+
+def _add_format_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ext",
         choices=tuple(OUTPUT_FORMATS),
@@ -175,6 +178,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     _add_input_output_arguments(parser)
+    _add_format_arguments(parser)
     _add_compute_arguments(parser)
     args = parser.parse_args(argv)
     args.inputs += args.input
@@ -198,9 +202,7 @@ def _weights(args: argparse.Namespace) -> tuple[Path, str]:
 
 def _check_options(args: argparse.Namespace) -> str:
     """Raise ValueError for an invalid option value; returns the device to run on."""
-    if (args.tile is not None and args.tile < 0) or (
-        args.tile_overlap is not None and args.tile_overlap < 0
-    ):
+    if min(args.tile or 0, args.tile_overlap or 0) < 0:
         raise ValueError("--tile and --tile-overlap must be >= 0")
     if args.max_pixels < 0:
         raise ValueError(f"--max-pixels must be >= 0 (0: no limit), not {args.max_pixels}")
@@ -211,11 +213,10 @@ def _check_options(args: argparse.Namespace) -> str:
             f"--outscale must be above 0 and at most {MAX_OUTSCALE}, not {args.outscale}"
         )
     check_strength(args.strength, "--strength")
-    if args.device == "cuda" and not torch.cuda.is_available():
+    cuda = torch.cuda.is_available()
+    if args.device == "cuda" and not cuda:
         raise ValueError("--device cuda, but CUDA is not available")
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = ("cuda" if cuda else "cpu") if args.device == "auto" else args.device
     try:
         args.precision = resolve_precision(args.precision, torch.device(device))
     except ValueError as error:  # before loading anything
@@ -230,8 +231,7 @@ def _check_costs(
     outscale: float,
     overlap: int,
 ) -> list[str]:
-    """'<file>: <cost>' of each image to upscale whose result is large, read from the headers
-    before any work; ValueError, naming the first, when results exceed --max-pixels."""
+    """'<file>: <cost>' per large result, from the headers; ValueError naming any over the limit."""
     limit = args.max_pixels or float("inf")
     to_run = [path for path, output in pairs if args.overwrite or not output.exists()]
     costs = [header_cost(path, generator, outscale, args.tile, overlap) for path in to_run]

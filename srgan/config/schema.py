@@ -215,8 +215,7 @@ def _validate_pretrain(pretrain: PretrainConfig) -> None:
         "pretrain.subpixel_init",
         '"icnr" initialises the weights that pretrain.initial_generator replaces: choose one',
     )
-    ratio = pretrain.final_lr_ratio
-    _require(0 < ratio <= 1, "pretrain.final_lr_ratio", "must be in (0, 1]")
+    _require(0 < pretrain.final_lr_ratio <= 1, "pretrain.final_lr_ratio", "must be in (0, 1]")
 
 
 def _validate_gan(gan: GanConfig) -> None:

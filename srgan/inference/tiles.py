@@ -72,6 +72,14 @@ def _run_generator(generator: Generator, lr_patch: torch.Tensor, dtype: torch.dt
         return signed_to_unit(generator(lr_patch).float())
 
 
+def _run_finite(generator: Generator, lr_patch: torch.Tensor, dtype: torch.dtype):
+    """The SR patch, redone in fp32 where `dtype` gave non-finite output; and whether it was."""
+    sr_patch = _run_generator(generator, lr_patch, dtype)
+    if dtype == torch.float32 or torch.isfinite(sr_patch).all():
+        return sr_patch, False
+    return _run_generator(generator, lr_patch, torch.float32), True
+
+
 @torch.no_grad()
 def upscale_into(
     generator: Generator,
@@ -108,10 +116,8 @@ def upscale_into(
         top, bottom, context_top, context_bottom = rows
         left, right, context_left, context_right = cols
         patch = lr_image[..., context_top:context_bottom, context_left:context_right]
-        sr_patch = _run_generator(generator, patch, dtype)
-        if dtype != torch.float32 and not torch.isfinite(sr_patch).all():
-            redone += 1
-            sr_patch = _run_generator(generator, patch, torch.float32)
+        sr_patch, fell_back = _run_finite(generator, patch, dtype)
+        redone += fell_back
         inner_top, inner_left = (top - context_top) * scale, (left - context_left) * scale
         sr_patch = sr_patch[
             ...,

@@ -200,6 +200,35 @@ class UpscaleSummary:
         )
 
 
+def _save_result(
+    result: Image.Image,
+    input_path: Path,
+    output_path: Path,
+    quality: int,
+    summary: UpscaleSummary,
+) -> None:
+    """Write one result in its output's format, recording in `summary` whether it was written."""
+    result, flattened = convert_for_format(result, output_path.suffix[1:].lower())
+    if flattened:
+        tqdm.write(
+            f"warning: {printable(input_path)} has transparency, which JPEG cannot store: "
+            "composited on white (--ext png or webp keeps it)",
+            file=sys.stderr,
+        )
+    try:
+        save_image(result, output_path, quality)
+    except (OSError, ValueError) as error:  # a full disk, or PIL refusing e.g. its size
+        tqdm.write(
+            f"warning: skipping {printable(input_path)}: could not write "
+            f"{printable(output_path)}: {write_failure_cause(error)}",
+            file=sys.stderr,
+        )
+        summary.unwritten.append(input_path)
+        return
+    summary.written.append(output_path)
+    summary.output_pixels += result.width * result.height
+
+
 def upscale_files(
     generator: Generator,
     pairs: list[tuple[Path, Path]],
@@ -240,24 +269,6 @@ def upscale_files(
             precision=precision,
             progress=progress,
         )
-        result, flattened = convert_for_format(result, output_path.suffix[1:].lower())
-        if flattened:
-            tqdm.write(
-                f"warning: {printable(input_path)} has transparency, which JPEG cannot store: "
-                "composited on white (--ext png or webp keeps it)",
-                file=sys.stderr,
-            )
-        try:
-            save_image(result, output_path, quality)
-        except (OSError, ValueError) as error:  # a full disk, or PIL refusing e.g. its size
-            tqdm.write(
-                f"warning: skipping {printable(input_path)}: could not write "
-                f"{printable(output_path)}: {write_failure_cause(error)}",
-                file=sys.stderr,
-            )
-            summary.unwritten.append(input_path)
-            continue
-        summary.written.append(output_path)
-        summary.output_pixels += result.width * result.height
+        _save_result(result, input_path, output_path, quality, summary)
     summary.seconds = time.perf_counter() - start
     return summary

@@ -13,8 +13,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from srgan.checkpoint import (
     CheckpointError,
     check_resumable,
@@ -28,6 +26,7 @@ from srgan.config import Config, config_to_dict, with_defaults
 from srgan.run.checkpoints import (
     StageCheckpoints,
     StoredCheckpoint,
+    load_optimizer_state,
     other_run_checkpoints,
     read_step,
     read_stored,
@@ -59,25 +58,6 @@ BOOKKEEPING_KEYS = (
 )
 # Config keys a resume may not change: the run would become another experiment midway.
 FIXED_KEYS = ("gan.content_loss",)
-
-
-# Adam's param_group keys that choose its implementation, not its maths: they belong to the
-# device a run resumes on, not the one that saved it.
-IMPLEMENTATION_FLAGS = ("foreach", "fused", "capturable", "differentiable")
-
-
-def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
-    """Load a saved optimizer state into `optimizer` as built for this device: its
-    implementation flags stay (a CPU checkpoint resumed on CUDA runs fused Adam, not the saved
-    foreach), and every per-parameter tensor takes its parameter's layout (fused Adam works on
-    flat storage, so a moment saved in another memory format would update the wrong elements)."""
-    built = [{key: group[key] for key in IMPLEMENTATION_FLAGS} for group in optimizer.param_groups]
-    groups = [{**saved, **flags} for saved, flags in zip(state["param_groups"], built, strict=True)]
-    optimizer.load_state_dict({**state, "param_groups": groups})
-    for parameter, parameter_state in optimizer.state.items():
-        for key, value in parameter_state.items():
-            if torch.is_tensor(value) and value.shape == parameter.shape:
-                parameter_state[key] = torch.empty_like(parameter, dtype=value.dtype).copy_(value)
 
 
 @dataclass(frozen=True)

@@ -46,12 +46,8 @@ class Schedule:
         return step % self.checkpoint_every == 0
 
     def logs(self, step: int) -> bool:
-        return (
-            step % self.log_every == 0
-            or self.validates(step)
-            or self.checkpoints(step)
-            or step == self.end_step
-        )
+        periodic = step % self.log_every == 0 or step == self.end_step
+        return periodic or self.validates(step) or self.checkpoints(step)
 
 
 class Run:
@@ -151,8 +147,7 @@ class Run:
         """Keep the step's loss terms (on the device, until the next log step)."""
         self.step = step
         self.log.add(losses)
-        if self.progress is not None:
-            self.progress.update(1)
+        self.progress.update(1)
 
     def stop_requested(self) -> bool:
         """A signal to this single process, which stops at the next step."""
@@ -165,9 +160,8 @@ class Run:
         metrics = self.log.summarize(step, self.checkpoints.last_good())
         self.log.warn_if_all_skipped(metrics, interval)
         metrics["lr"] = learning_rate
-        metrics["steps_per_second"] = (step - self.first_step) / (
-            time.perf_counter() - self.started
-        )
+        elapsed = time.perf_counter() - self.started
+        metrics["steps_per_second"] = (step - self.first_step) / elapsed
         return metrics
 
     def score(self, generator, keep_outputs: tuple[str, ...] = ()) -> Validation | None:

@@ -18,9 +18,8 @@ from srgan.files import atomic_write
 
 CROP_SIZE = 96  # HR pixels per crop side, shown at 2x
 MAX_IMAGES = 4  # rows per strip: enough to judge, small enough to write at every validation
-# An untrained generator outputs one flat colour (grey at initialisation, often a uniform cyan
-# after the first steps), which alarms whoever sees it without being told: an SR crop whose
-# values spread less than this fraction of bicubic's is captioned as not trained yet.
+# An SR crop whose values spread less than this fraction of bicubic's is captioned "not
+# trained yet": an untrained generator outputs one flat colour.
 FLAT_SPREAD = 0.2
 
 

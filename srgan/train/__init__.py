@@ -1,1 +1,2 @@
-"""The two-stage schedule: config, one step of each stage, the loop, checkpoints, logs."""
+"""The paper's two-stage schedule, what a fork edits: the stages (`stages`), one step of each
+(`steps`), the networks with their optimizers (`networks`) and the loop that runs them."""

@@ -75,18 +75,15 @@ def run_stage(
     max_steps: int | None = None,
 ) -> dict:
     """Train one stage to its end (or `max_steps`); returns {"step", "best_psnr_y", "final"}.
-
-    `resume`: "auto" or a checkpoint path; None starts from step 0, which a folder holding an
-    earlier run of the stage refuses unless `fresh` (its files are then moved aside).
-    """
+    `resume`: "auto" or a checkpoint path; None starts at step 0, refused in a folder holding an
+    earlier run of the stage unless `fresh` (which moves its files aside)."""
     schedule = stage_schedule(stage, config, crops, max_steps)
     run = open_run(stage, config, runtime, paths, validation, schedule)
     step = run.start(resume, fresh)
     if step is None:
         return run.finished_earlier()
-    degradation = Degradation(
-        config.model.scale, config.data.degradation, config.data.gaussian_sigma
-    )
+    data = config.data
+    degradation = Degradation(config.model.scale, data.degradation, data.gaussian_sigma)
     steps = range(step, schedule.end_step)
     try:
         # The stream closes (its thread joined) on every way out, before the guard goes.
@@ -104,8 +101,7 @@ def run_stage(
                 if schedule.validates(step):
                     run.validate(step, metrics)
                 run.write(step, metrics)
-                # Several processes act on a signal at a log step only, once they agree on it:
-                # a rank stopping early would leave the others hanging.
+                # All ranks stop together, at a log step: one stopping alone would hang the others.
                 stop = run.stop_agreed()
                 if schedule.checkpoints(step) or stop:
                     run.save(step, stop)

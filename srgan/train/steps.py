@@ -76,10 +76,8 @@ def gan_step(
     batch: Batch,
     average: WeightAverage | None = None,
 ) -> dict[str, torch.Tensor]:
-    """One generator update (discriminator frozen), then one discriminator update on the
-    detached SR images. Each network has its own GradScaler, so an fp16 overflow in one does
-    not skip or rescale the other's update. `average`, when kept, follows the generator.
-    """
+    """One generator update (D frozen), then one D update on the detached SR images; each has its
+    own GradScaler, so an fp16 overflow skips only its own update. `average` follows G."""
     # Generator: content + pixel + adversarial loss (Eq. 3), gradients reach G only.
     discriminator.model.requires_grad_(False)
     generator_trains = losses.adversarial.generator_trains(batch.step)
