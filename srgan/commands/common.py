@@ -265,6 +265,7 @@ def stage_main(stage_fn: Callable, title: str, description: str) -> None:
             print(f"{title} x{config.model.scale} '{config.name}': {describe_runtime(runtime)}")
         # One process (rank 0) holds the run folder; the others follow its lead.
         lock = RunLock(paths.log_dir) if runtime.is_main else contextlib.nullcontext()
+        finished = False
         try:
             with lock:
                 result = stage_fn(
@@ -275,8 +276,9 @@ def stage_main(stage_fn: Callable, title: str, description: str) -> None:
                     fresh=args.fresh,
                     max_steps=args.max_steps,
                 )
+            finished = True
         finally:
-            shutdown(runtime)
+            shutdown(runtime, finished)
         if runtime.is_main:
             print(
                 f"{title} done at step {result['step']}: {describe_best(result['best_psnr_y'])}; "

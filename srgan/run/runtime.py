@@ -126,6 +126,12 @@ def setup_runtime(config: RuntimeConfig, device_override: str | None = None) -> 
     )
 
 
-def shutdown(runtime: Runtime) -> None:
+def shutdown(runtime: Runtime, finished: bool) -> None:
+    """Leave the process group; `finished`: every rank ended the stage, so all meet at a barrier
+    first. Gloo's worker threads outlive destroy_process_group (DDP keeps the group), and one
+    still freeing the last all-reduce's tensor when Python exits aborts the process (SIGABRT):
+    the barrier lets it finish while Python runs."""
     if runtime.world_size > 1 and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
