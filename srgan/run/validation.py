@@ -1,9 +1,9 @@
 """Training validation: the evaluation protocol on the validation set, and what is shown of it.
 
-`validate` runs `srgan.eval.protocol` itself, so its PSNR/SSIM, NIQE and grid score equal
-scripts/evaluate.py's for the same weights and images. `Monitors` sends a stage's progress
-where people look at it besides metrics.jsonl: sample pictures (`srgan.run.samples`) and,
-optionally, TensorBoard.
+`validate_generator` runs `srgan.eval.protocol` itself, so its PSNR/SSIM, NIQE and grid score
+equal scripts/evaluate.py's for the same weights and images; `bicubic_reference` scores
+bicubic on the same images, logged beside the model's. The run (`srgan.run.run`) turns the
+result into metrics, sample strips (`srgan.run.samples`) and TensorBoard images.
 """
 
 from collections.abc import Callable
