@@ -33,6 +33,16 @@ def bf16_native(device: torch.device) -> bool:
     return torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
+def resolve_device(device: str) -> torch.device:
+    """`device` ("auto", "cpu" or "cuda") as the device to run on: "auto" takes CUDA where it is
+    available. ValueError for "cuda" where it is not, rather than a failure at the first tensor."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("cuda was asked for, but CUDA is not available here")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """`precision` ("fp32", "bf16", "fp16" or "auto") as `device` will run it: "auto" is bf16
     where the hardware runs it natively and fp32 elsewhere. ValueError for one it cannot run

@@ -98,6 +98,22 @@ def test_one_precision_rule_for_upscaling_training_and_the_library(
     assert setup_runtime(RuntimeConfig(device="cpu", precision="auto")).precision == "bf16"
 
 
+@pytest.mark.usefixtures("photo_and_model")
+def test_one_device_rule_for_training_and_the_scripts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """`srgan.machine.resolve_device`: "auto" takes CUDA only where it is available, and "cuda"
+    without it is one line naming the option (training's key, the scripts' --device)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert machine.resolve_device("auto") == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert machine.resolve_device("auto") == machine.resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="runtime.device: cuda was asked for, but CUDA is not"):
+        setup_runtime(RuntimeConfig(device="cuda"))
+    assert run_upscale(["photo.png", "--device", "cuda"], monkeypatch) == 2
+    assert "error: --device cuda was asked for, but CUDA is not" in capsys.readouterr().err
+
+
 def test_small_images_run_whole_large_ones_in_the_largest_tiles_that_fit() -> None:
     per_pixel = bytes_per_lr_pixel(PAPER_MODEL)
     assert per_pixel == 3 * 64 * 16 * 4  # three 64-channel maps at 4x4 the LR size, fp32

@@ -25,6 +25,7 @@ from srgan.benchmark.training_speed import Workload
 from srgan.commands.common import HelpFormatter, run_main
 from srgan.data.crops import check_images
 from srgan.data.images import find_images
+from srgan.machine import resolve_device
 from srgan.run.runtime import use_fast_cuda_kernels
 
 DIV2K_TRAIN = Path("data/DIV2K_train_HR")
@@ -94,8 +95,10 @@ def _add_workload_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Raises ValueError saying, in one line, what is wrong with the arguments."""
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but CUDA is not available here")
+    try:
+        resolve_device(args.device)
+    except ValueError as error:
+        raise ValueError(f"--device {error}") from None
     for flag in ("images", "threads", "batch_size", "crop_size"):
         value = getattr(args, flag)
         if value is not None and value < 1:

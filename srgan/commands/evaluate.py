@@ -34,7 +34,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from srgan.commands.common import HelpFormatter, run_main
@@ -62,6 +61,7 @@ from srgan.eval.protocol import (
 from srgan.eval.provenance import evaluation_provenance, protocol_settings
 from srgan.eval.report import write_comparisons, write_results
 from srgan.inference.shipped_models import weights_path
+from srgan.machine import resolve_device
 
 
 def parse_args() -> argparse.Namespace:
@@ -240,8 +240,10 @@ def evaluate_dataset(
 
 
 def evaluate_main(args: argparse.Namespace) -> int:
-    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
-    device = torch.device("cuda" if use_cuda else "cpu")
+    try:
+        device = resolve_device(args.device)
+    except ValueError as error:
+        raise ValueError(f"--device {error}") from None
     sigma_problem = gaussian_sigma_problem(args.gaussian_sigma)
     if sigma_problem is not None:
         raise ValueError(f"--gaussian-sigma {sigma_problem}")

@@ -20,8 +20,6 @@ others are done); 2: error.
 import argparse
 from pathlib import Path
 
-import torch
-
 from srgan.commands.common import run_main
 from srgan.files import check_writable_folder
 from srgan.inference.cost import (
@@ -42,7 +40,7 @@ from srgan.inference.shipped_models import (
 from srgan.inference.tile_size import describe_tiling
 from srgan.inference.tiles import receptive_radius
 from srgan.inference.upscaling import DEFAULT_QUALITY, MAX_OUTSCALE, upscale_files
-from srgan.machine import PRECISIONS, resolve_precision
+from srgan.machine import PRECISIONS, resolve_device, resolve_precision
 from srgan.models.generator import Generator
 
 DEFAULT_OUTPUT = Path("results/upscaled")
@@ -213,15 +211,15 @@ def _check_options(args: argparse.Namespace) -> str:
             f"--outscale must be above 0 and at most {MAX_OUTSCALE}, not {args.outscale}"
         )
     check_strength(args.strength, "--strength")
-    cuda = torch.cuda.is_available()
-    if args.device == "cuda" and not cuda:
-        raise ValueError("--device cuda, but CUDA is not available")
-    device = ("cuda" if cuda else "cpu") if args.device == "auto" else args.device
     try:
-        args.precision = resolve_precision(args.precision, torch.device(device))
+        device = resolve_device(args.device)
+    except ValueError as error:
+        raise ValueError(f"--device {error}") from None
+    try:
+        args.precision = resolve_precision(args.precision, device)
     except ValueError as error:  # before loading anything
         raise ValueError(f"--precision {error}") from None
-    return device
+    return device.type
 
 
 def _check_costs(

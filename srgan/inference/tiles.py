@@ -72,7 +72,9 @@ def _run_generator(generator: Generator, lr_patch: torch.Tensor, dtype: torch.dt
         return signed_to_unit(generator(lr_patch).float())
 
 
-def _run_finite(generator: Generator, lr_patch: torch.Tensor, dtype: torch.dtype):
+def _run_finite(
+    generator: Generator, lr_patch: torch.Tensor, dtype: torch.dtype
+) -> tuple[torch.Tensor, bool]:
     """The SR patch, redone in fp32 where `dtype` gave non-finite output; and whether it was."""
     sr_patch = _run_generator(generator, lr_patch, dtype)
     if dtype == torch.float32 or torch.isfinite(sr_patch).all():

@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 
 from srgan.config import ConfigError, RuntimeConfig
-from srgan.machine import PRECISIONS, amp_dtype, resolve_precision
+from srgan.machine import PRECISIONS, amp_dtype, resolve_device, resolve_precision
 
 
 @dataclass(frozen=True)
@@ -87,10 +87,10 @@ def cuda_device(local_rank: int, backend: str) -> torch.device:
 
 def setup_runtime(config: RuntimeConfig, device_override: str | None = None) -> Runtime:
     """Pick the device and precision; join the process group when started by torchrun."""
-    requested = device_override or config.device
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("runtime.device: cuda was asked for, but CUDA is not available here")
-    use_cuda = requested == "cuda" or (requested == "auto" and torch.cuda.is_available())
+    try:
+        use_cuda = resolve_device(device_override or config.device).type == "cuda"
+    except ValueError as error:
+        raise ConfigError(f"runtime.device: {error}") from None
     rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     backend = config.distributed_backend
     if backend == "auto":
